@@ -1,0 +1,47 @@
+"""Group rules of a hub: who may log in, who must be in which groups, who is admin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .claims import GroupMembership, GroupRule, any_rule_matches, membership_from_string
+
+__all__ = ["GroupPolicy", "memberships_from_auth_state"]
+
+
+def memberships_from_auth_state(auth_state: Mapping[str, Any]) -> list[GroupMembership]:
+    """The canonical memberships stored in ``auth_state["groups"]``; bad entries skipped."""
+    result = []
+    for text in auth_state.get("groups") or ():
+        if isinstance(text, str):
+            try:
+                result.append(membership_from_string(text))
+            except ValueError:
+                continue
+    return result
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    """``allowed_groups`` (any of), ``required_groups`` (all of) and ``admin_groups``."""
+
+    allowed: frozenset[GroupRule] = field(default_factory=frozenset)
+    required: frozenset[GroupRule] = field(default_factory=frozenset)
+    admin: frozenset[GroupRule] = field(default_factory=frozenset)
+
+    def is_allowed(self, memberships: list[GroupMembership]) -> bool:
+        """True if some membership matches some ``allowed_groups`` rule."""
+        return any_rule_matches(self.allowed, memberships)
+
+    def is_admin(self, memberships: list[GroupMembership]) -> bool:
+        return any_rule_matches(self.admin, memberships)
+
+    def missing_required(self, memberships: list[GroupMembership]) -> list[str]:
+        """The ``required_groups`` rules no membership matches, as sorted strings."""
+        return sorted(str(r) for r in self.required if not any_rule_matches([r], memberships))
+
+    def describe_required(self) -> str:
+        """The ``required_groups`` as one readable, sorted list."""
+        return ", ".join(sorted(str(r) for r in self.required))

@@ -1,0 +1,1 @@
+"""iris_jupyterhub.demo (see the project issues)."""
