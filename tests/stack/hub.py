@@ -67,6 +67,7 @@ class HubProcess:
             c.ConfigurableHTTPProxy.pid_file = "{self.workdir}/proxy.pid"
             c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
             c.SimpleLocalProcessSpawner.home_dir_template = "{self.workdir}/home/{{username}}"
+            c.Spawner.cmd = ["{sys.executable}", "-m", "jupyterhub.singleuser"]
             c.Spawner.args = {allow_root}
             c.Spawner.start_timeout = 60
             c.Spawner.http_timeout = 60
@@ -74,7 +75,7 @@ class HubProcess:
             c.JupyterHub.services = [{{"name": "tests", "api_token": "{self.api_token}"}}]
             c.JupyterHub.load_roles = [{{"name": "tests", "services": ["tests"],
                 "scopes": ["admin:users", "admin:groups", "admin:servers", "admin:auth_state",
-                           "list:users", "read:users", "access:servers"]}}]
+                           "list:users", "read:users", "read:roles", "tokens", "access:servers"]}}]
         """
         path.write_text(textwrap.dedent(base) + "\n" + textwrap.dedent(self.config))
         return path
