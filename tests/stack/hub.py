@@ -38,7 +38,8 @@ class HubProcess:
         self.port = port
         self.config = config
         self.env = env or {}
-        self.crypt_key = self.env.get("JUPYTERHUB_CRYPT_KEY") or secrets.token_hex(32)
+        # an explicit (even empty) JUPYTERHUB_CRYPT_KEY in ``env`` is kept as given
+        self.crypt_key = self.env.get("JUPYTERHUB_CRYPT_KEY", secrets.token_hex(32))
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "hub.log"
         self.api_token = secrets.token_hex(16)
