@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
+from docutils import nodes
+
 sys.path.insert(0, os.path.abspath(".."))
 os.environ.setdefault("JUPYTERHUB_CRYPT_KEY", "0" * 64)
 
 project = "iris-jupyterhub"
-copyright = "2026, iris-jupyterhub developers"  # noqa: A001
+copyright = "2026, iris-jupyterhub developers"
 author = "iris-jupyterhub developers"
 
 extensions = [
@@ -32,3 +34,13 @@ autodoc_default_options = {"show-inheritance": True}
 # docstrings use cross-reference roles that only resolve in those projects' docs.
 suppress_warnings = ["ref.ref", "ref.python", "docutils", "autodoc"]
 nitpicky = False
+
+
+def _literal_role(name, rawtext, text, lineno, inliner, options=None, content=None):  # noqa: PLR0917
+    """Render upstream cross-project references (intersphinx needs the network) as code."""
+    return [nodes.literal(rawtext, text.split(".")[-1].lstrip("~"))], []
+
+
+def setup(app):
+    app.add_role("external:py:class", _literal_role)
+    app.add_role("external:py:meth", _literal_role)

@@ -32,7 +32,12 @@ def test_entitlements_from_userinfo_become_canonical_groups(stack: Stack) -> Non
     attempt = login(stack, "ada")
     assert attempt.status == 302, attempt.text
     assert set(attempt.authorize_params["scope"].split()) == {
-        "openid", "profile", "email", "voperson_id", "eduperson_entitlement", "offline_access"
+        "openid",
+        "profile",
+        "email",
+        "voperson_id",
+        "eduperson_entitlement",
+        "offline_access",
     }
     user = stack.hub.api("GET", "/users/ada").json()
     state = user["auth_state"]
@@ -45,7 +50,10 @@ def test_entitlements_from_userinfo_become_canonical_groups(stack: Stack) -> Non
         "vo.iris.ac.uk/lsst/desc:role=manager",
     ]
     assert sorted(user["groups"]) == [
-        "iris-training", "vo.access.egi.eu", "vo.iris.ac.uk", "vo.iris.ac.uk/lsst",
+        "iris-training",
+        "vo.access.egi.eu",
+        "vo.iris.ac.uk",
+        "vo.iris.ac.uk/lsst",
         "vo.iris.ac.uk/lsst/desc",
     ]
     # role-aware admin rule

@@ -53,7 +53,11 @@ def test_full_login_with_pkce_nonce_and_groups(stack: Stack) -> None:
     assert params["code_challenge_method"] == "S256"
     assert len(params["nonce"]) >= 43
     assert set(params["scope"].split()) == {
-        "openid", "profile", "email", "offline_access", "wlcg.groups"
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "wlcg.groups",
     }
     token_requests = [r for r in stack.idp.requests("iam") if r["path"].endswith("/token")]
     verifier = token_requests[-1]["form"]["code_verifier"]
@@ -74,7 +78,12 @@ def test_full_login_with_pkce_nonce_and_groups(stack: Stack) -> None:
     assert state["refresh_token"]
     assert state["access_token"]
     assert state["expires_at"] > time.time()
-    assert state["oauth_user"]["wlcg.groups"] == ["/iris", "/iris/lsst", "/dune", "/dune/production"]
+    assert state["oauth_user"]["wlcg.groups"] == [
+        "/iris",
+        "/iris/lsst",
+        "/dune",
+        "/dune/production",
+    ]
     assert "nonce" not in state["oauth_user"]
 
 
@@ -274,8 +283,20 @@ def test_ten_thousand_groups_work(stack: Stack) -> None:
 
 def test_hostile_group_values_never_reach_group_names(stack: Stack) -> None:
     user = stack.user("bob")
-    hostile = ["..", "/", "iris/../admin", "iris/lsst\n", "$(id)", "\u202eevil", "iris/",
-               "a" * 5000, None, 42, {"nested": "x"}, "iris/ok"]
+    hostile = [
+        "..",
+        "/",
+        "iris/../admin",
+        "iris/lsst\n",
+        "$(id)",
+        "\u202eevil",
+        "iris/",
+        "a" * 5000,
+        None,
+        42,
+        {"nested": "x"},
+        "iris/ok",
+    ]
     user["userinfo"]["groups"] = ["iris", *hostile]
     user["id_token"]["wlcg.groups"] = ["/iris", "/../root", "//", "/iris/\u0000x"]
     stack.idp.upsert_user("iam", user)
@@ -334,7 +355,9 @@ def test_refresh_renews_tokens_and_follows_idp_groups(stack: Stack) -> None:
     assert after["access_token"] != before["access_token"]
     assert after["groups"] == ["iris", "iris/lsst", "iris/new-project"]
     assert sorted(stack.hub.api("GET", "/users/aresearcher").json()["groups"]) == [
-        "iris", "iris/lsst", "iris/new-project"
+        "iris",
+        "iris/lsst",
+        "iris/new-project",
     ]
     grants = [r["form"].get("grant_type") for r in stack.idp.requests("iam") if r["form"]]
     assert "refresh_token" in grants
