@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import CHECKIN_HUB_CONFIG, Stack, restore_idp
@@ -103,3 +104,19 @@ def test_role_matters_for_required_groups(stack: Stack) -> None:
     attempt = login(stack, "dan")
     assert attempt.status == 403
     assert "not a member of vo.iris.ac.uk:role=member" in attempt.text
+
+
+def test_changed_identity_at_refresh_requires_a_new_login(stack: Stack) -> None:
+    assert login(stack, "dan").status == 302
+    user = stack.user("dan")
+    for part in ("userinfo", "id_token"):
+        user[part]["voperson_id"] = "f" * 64 + "@egi.eu"
+    stack.idp.upsert_user("checkin", user)
+    token = stack.hub.api("POST", "/users/dan/tokens", json={"note": "t"}).json()["token"]
+    r = httpx.post(
+        f"{stack.hub.url}/hub/api/users/dan/server",
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
+    assert r.status_code == 403, r.text
+    assert "returned a different identity" in stack.hub.log_text()

@@ -1,0 +1,89 @@
+"""Refresh before spawn: provider outages, revoked refresh tokens, changed identities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, restore_idp
+from tests.stack.login import hub_login
+
+pytestmark = pytest.mark.e2e
+
+# no grace: an unreachable provider at refresh time refuses the spawn
+STRICT_HUB_CONFIG = (
+    IAM_HUB_CONFIG
+    + """
+c.IAMAuthenticator.idp_outage_grace = 0
+c.IAMAuthenticator.blocked_users = {"cadmin"}
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def lenient(stack_factory: Callable[..., Stack]) -> Stack:
+    return stack_factory("iam", IAM_HUB_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def strict(stack_factory: Callable[..., Stack]) -> Stack:
+    return stack_factory("iam", STRICT_HUB_CONFIG)
+
+
+@pytest.fixture(autouse=True)
+def _clean(lenient: Stack, strict: Stack) -> Iterator[None]:
+    yield
+    for stack in (lenient, strict):
+        restore_idp(stack)
+        stack.hub.api("DELETE", "/users/bbuilder/server")
+
+
+def spawn(stack: Stack, name: str) -> httpx.Response:
+    token = stack.hub.api("POST", f"/users/{name}/tokens", json={"note": "t"}).json()["token"]
+    return httpx.post(
+        f"{stack.hub.url}/hub/api/users/{name}/server",
+        headers={"Authorization": f"token {token}"},
+        timeout=90,
+    )
+
+
+def test_outage_within_grace_keeps_last_verified_state(lenient: Stack) -> None:
+    assert hub_login(lenient.hub.url, "bob", "bob-pass").status == 302
+    lenient.idp.fail("iam", "token", status=502, count=3)
+    r = spawn(lenient, "bbuilder")
+    assert r.status_code in (201, 202), r.text
+    assert "keeping bbuilder's groups" in lenient.hub.log_text()
+
+
+def test_outage_after_grace_refuses_with_503(strict: Stack) -> None:
+    assert hub_login(strict.hub.url, "bob", "bob-pass").status == 302
+    strict.idp.fail("iam", "token", status=503, count=3)
+    r = spawn(strict, "bbuilder")
+    assert r.status_code == 503, r.text
+    assert "try again" in r.json()["message"]
+
+
+def test_revoked_refresh_token_requires_a_new_login(strict: Stack) -> None:
+    assert hub_login(strict.hub.url, "bob", "bob-pass").status == 302
+    strict.idp.fail("iam", "token", status=400, count=1)
+    r = spawn(strict, "bbuilder")
+    assert r.status_code == 403, r.text
+    assert "login again" in r.json()["message"]
+
+
+def test_refreshed_id_token_for_another_subject_is_refused(strict: Stack) -> None:
+    assert hub_login(strict.hub.url, "bob", "bob-pass").status == 302
+    other = strict.id_claims("bob", "unused", sub="00000000-1111-4222-8333-444444444444")
+    other.pop("nonce")
+    strict.idp.next_id_token("iam", strict.sign(other))
+    r = spawn(strict, "bbuilder")
+    assert r.status_code == 403, r.text
+    assert "inconsistent answers" in r.json()["message"]
+
+
+def test_blocked_user_is_refused_at_login(strict: Stack) -> None:
+    attempt = hub_login(strict.hub.url, "carol", "carol-pass")
+    assert attempt.status == 403
+    assert strict.hub.api("GET", "/users/cadmin").status_code == 404
