@@ -341,10 +341,12 @@ class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
         if not isinstance(auth_model, dict):
             return auth_model
         if not same_identity(previous.get("identity"), auth_model["auth_state"].get("identity")):
-            self.log.error(
-                "Refresh for %s returned a different identity; login required", user.name
+            self.log.error("Refresh for %s returned a different identity; refusing", user.name)
+            raise http_error(
+                403,
+                f"{self.login_service} now reports a different account for this hub user, "
+                "so it cannot be used until you log in again.",
             )
-            return False
         if not self.check_blocked_users(user.name, auth_model):
             raise http_error(403, "Your account has been blocked on this hub.")
         if not await self.check_allowed(user.name, auth_model):

@@ -119,4 +119,5 @@ def test_changed_identity_at_refresh_requires_a_new_login(stack: Stack) -> None:
         timeout=60,
     )
     assert r.status_code == 403, r.text
+    assert "reports a different account" in r.json()["message"]
     assert "returned a different identity" in stack.hub.log_text()

@@ -18,6 +18,8 @@ STRICT_HUB_CONFIG = (
     + """
 c.IAMAuthenticator.idp_outage_grace = 0
 c.IAMAuthenticator.blocked_users = {"cadmin"}
+# JupyterHub >= 6.1: also refuse token-authenticated spawns whose refresh failed
+c.Authenticator.auth_refresh_strict = True
 """
 )
 
