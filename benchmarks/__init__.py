@@ -1,0 +1,1 @@
+"""Benchmarks for iris-jupyterhub (``make bench``): measured and printed, never asserted."""
