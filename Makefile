@@ -4,9 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS ?= test,docs,dev,kubernetes
-# Debian packages the test suite needs (browser tests, PostgreSQL registry tests).
-APT_PACKAGES ?= chromium postgresql
+EXTRAS ?= test,docs,dev,kubernetes,demo
+
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck docs pytest bench install clean apt-deps
