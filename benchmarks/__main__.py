@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run every benchmark and print a report.
 
 Exits 0 whatever the numbers are (a ratio over target is printed, not failed); exits 1 only
-when a benchmark could not run at all (the IdP or a hub did not start, a warm-up login failed).
+when a benchmark could not run at all (the IdP, a hub or PostgreSQL did not start, a warm-up
+login failed).
 """
 
 from __future__ import annotations
@@ -10,18 +11,20 @@ import sys
 import time
 import traceback
 
-from benchmarks import login
+from benchmarks import login, posix
 
 
 def main() -> int:
     start = time.perf_counter()
     failed = []
-    for name, bench in [("login", login.run)]:
+    for name, bench in [("login", login.run), ("posix", posix.run)]:
+        section = time.perf_counter()
         try:
             bench(print)
         except Exception:
             traceback.print_exc()
             failed.append(name)
+        print(f"[{name}] {time.perf_counter() - section:.1f}s")
     print(f"total {time.perf_counter() - start:.1f}s", end="")
     print(f"; could not run: {', '.join(failed)}" if failed else "")
     return 1 if failed else 0

@@ -90,7 +90,9 @@ def start_stack(workdir: Path) -> Stack:
         idp.start()
         discovery = httpx.get(idp.discovery_url(PROVIDER), timeout=10).raise_for_status().json()
         configs = {
-            "IAM": IAM_HUB_CONFIG.replace("{issuer}", idp.issuer(PROVIDER)),
+            # the authenticator alone; the registry's cost is measured in benchmarks/posix.py
+            "IAM": IAM_HUB_CONFIG.replace("{issuer}", idp.issuer(PROVIDER))
+            + "\nc.IAMAuthenticator.posix_mapping = False\n",
             "Generic": GENERIC_HUB_CONFIG.format(
                 authorize_url=discovery["authorization_endpoint"],
                 token_url=discovery["token_endpoint"],
@@ -178,6 +180,7 @@ def bench_round_trip(stack: Stack, out: Out) -> None:
 
     out(f"[1] Login round trip, same IdP, same run: {WARMUP} warm-up + {ROUNDS} interleaved")
     out("    sequential logins per hub (ada/bob alternating; GET /hub/oauth_login -> callback)")
+    out("    IAM hub with posix_mapping off: the authenticator alone (registry: see [posix])")
     out(
         f"    {'hub':<9}{'ok':>4}{'fail':>5}{'median ms':>11}{'p90 ms':>9}{'min ms':>9}"
         f"{'callback median ms':>20}"

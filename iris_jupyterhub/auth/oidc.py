@@ -28,6 +28,7 @@ from ..errors import http_error, service_unavailable
 from .claims import canonical_groups, parse_group_rule, safe_username
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
 from .identity import check_identity_binding, identity_from_claims, same_identity
+from .posix_mapping import make_registry, map_login
 from .provider import ProviderMetadata
 from .rules import GroupPolicy, memberships_from_auth_state
 from .settings import OIDCSettings
@@ -71,6 +72,7 @@ class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
                 "CryptKeeper.keys or the JUPYTERHUB_CRYPT_KEY env in hub.extraEnv."
             )
         self.used_states = UsedStates()
+        self.identity_registry = make_registry(self) if self.posix_mapping else None
         self.provider = ProviderMetadata(
             issuer=self.issuer,
             explicit={
@@ -255,6 +257,14 @@ class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
                 403,
                 f"{self.login_service} did not send a stable identifier for your account "
                 f"(one of {', '.join(self.identity_claims)}), so you cannot be signed in.",
+            )
+        if self.identity_registry is not None:
+            state["posix"] = await map_login(
+                self.identity_registry,
+                identity,
+                safe_username(user_info.get(self.username_claim)),
+                (m.group for m in parsed.memberships),
+                self.log,
             )
         received = int(token_info.get("received_at") or time.time())
         expires_in = token_info.get("expires_in")

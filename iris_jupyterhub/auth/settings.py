@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from traitlets import Dict, Float, Int, List, Set, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, Set, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .claims import GROUP_FORMATS, parse_group_rule
@@ -185,6 +185,17 @@ class OIDCSettings(Configurable):
             except ValueError as e:
                 raise ValueError(f"{type(self).__name__}.{proposal.trait.name}: {e}") from e
         return set(proposal.value)
+
+    posix_mapping = Bool(
+        True,
+        config=True,
+        help="""
+        Give every identity a permanent POSIX account (uid, personal gid, name) and a gid
+        for every group, from the :class:`~iris_jupyterhub.posix.IdentityRegistry`
+        (configured as ``c.IdentityRegistry.*``; by default a SQLite file beside the hub
+        database). Stored in ``auth_state["posix"]`` at every login and refresh.
+        """,
+    )
 
     idp_outage_grace = Float(
         3600,

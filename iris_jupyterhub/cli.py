@@ -1,0 +1,64 @@
+"""The ``iris-jupyterhub`` command: admin tools, one command group per subsystem.
+
+Usage::
+
+    iris-jupyterhub posix lookup --username alice
+    iris-jupyterhub posix export --format passwd --out /etc/iris/passwd
+
+Each command group is a module with a ``register(subparsers)`` function that adds its
+parser and sets ``handler`` (a function from the parsed arguments to an exit status) on
+every leaf command. Adding a group is one line in :data:`COMMAND_GROUPS`.
+
+Exit status: 0 success, 1 a result that needs attention (not found, import conflicts),
+2 a usage error or an integrity problem (``posix check``), 3 an error that stopped the
+command (database, configuration or file). Expected failures print one line on stderr,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+__all__ = ["COMMAND_GROUPS", "EXIT_ERROR", "build_parser", "main"]
+
+COMMAND_GROUPS = ("iris_jupyterhub.posix.cli",)
+"""Modules whose ``register(subparsers)`` adds a command group, in ``--help`` order."""
+
+EXIT_ERROR = 3
+"""Exit status when a command could not run (database, configuration or file error)."""
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser with every command group of :data:`COMMAND_GROUPS`."""
+    parser = argparse.ArgumentParser(
+        prog="iris-jupyterhub",
+        description="Administration tools for the iris-jupyterhub JupyterHub plugins.",
+        epilog="exit status: 0 ok, 1 needs attention, 2 usage or integrity problem, 3 error",
+    )
+    groups = parser.add_subparsers(title="command groups", metavar="GROUP", required=True)
+    for module in COMMAND_GROUPS:
+        importlib.import_module(module).register(groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: ``sys.argv[1:]``) and return its exit status."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `iris-jupyterhub posix export | head`
+        sys.stderr.close()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
