@@ -75,9 +75,11 @@ class Stack:
         return "\n".join(parts)
 
 
-def start_stack(workdir: Path) -> Stack:
-    """One IdP with both hubs' callbacks registered, then the IAM hub and the generic hub."""
-    ports = {"IAM": free_port(), "Generic": free_port()}
+def start_hubs(
+    workdir: Path, names: list[str], configs: Callable[[IdPProcess], dict[str, str]]
+) -> Stack:
+    """One IdP with every hub's callback registered, then the hubs ``configs(idp)`` names."""
+    ports = {name: free_port() for name in names}
     callbacks = [f"http://127.0.0.1:{p}/hub/oauth_callback" for p in ports.values()]
     idp = IdPProcess(
         REPO_ROOT,
@@ -88,26 +90,36 @@ def start_stack(workdir: Path) -> Stack:
     stack = Stack(workdir=workdir, idp=idp)
     try:
         idp.start()
-        discovery = httpx.get(idp.discovery_url(PROVIDER), timeout=10).raise_for_status().json()
-        configs = {
-            # the authenticator alone; the registry's cost is measured in benchmarks/posix.py
-            "IAM": IAM_HUB_CONFIG.replace("{issuer}", idp.issuer(PROVIDER))
-            + "\nc.IAMAuthenticator.posix_mapping = False\n",
-            "Generic": GENERIC_HUB_CONFIG.format(
-                authorize_url=discovery["authorization_endpoint"],
-                token_url=discovery["token_endpoint"],
-                userdata_url=discovery["userinfo_endpoint"],
-            ),
-        }
+        hub_configs = configs(idp)
         for name, port in ports.items():
-            stack.hubs[name] = HubProcess(workdir / f"hub-{name.lower()}", port, configs[name])
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            folder = workdir / f"hub-{name.lower().replace(' ', '-')}"
+            stack.hubs[name] = HubProcess(folder, port, hub_configs[name])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(ports)) as pool:
             for future in [pool.submit(hub.start) for hub in stack.hubs.values()]:
                 future.result()
     except BaseException:
         stack.stop()
         raise
     return stack
+
+
+def _iam_and_generic(idp: IdPProcess) -> dict[str, str]:
+    discovery = httpx.get(idp.discovery_url(PROVIDER), timeout=10).raise_for_status().json()
+    return {
+        # the authenticator alone; the registry's cost is measured in benchmarks/posix.py
+        "IAM": IAM_HUB_CONFIG.replace("{issuer}", idp.issuer(PROVIDER))
+        + "\nc.IAMAuthenticator.posix_mapping = False\n",
+        "Generic": GENERIC_HUB_CONFIG.format(
+            authorize_url=discovery["authorization_endpoint"],
+            token_url=discovery["token_endpoint"],
+            userdata_url=discovery["userinfo_endpoint"],
+        ),
+    }
+
+
+def start_stack(workdir: Path) -> Stack:
+    """One IdP, the IAM hub and the generic hub."""
+    return start_hubs(workdir, ["IAM", "Generic"], _iam_and_generic)
 
 
 @dataclass

@@ -14,7 +14,6 @@ Everything is printed; nothing is asserted.
 
 from __future__ import annotations
 
-import concurrent.futures
 import gc
 import os
 import random
@@ -28,13 +27,12 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from benchmarks.login import PROVIDER, Stack, ms, pct, timed_login
+from benchmarks.login import PROVIDER, Stack, ms, pct, start_hubs, timed_login
 from iris_jupyterhub.auth.posix_mapping import REGISTRY_FILE
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
 from iris_jupyterhub.posix.models import Identity
 from tests.e2e.conftest import IAM_HUB_CONFIG
-from tests.stack.hub import REPO_ROOT, HubProcess
-from tests.stack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
+from tests.stack.idp import IdPProcess
 from tests.stack.postgres import find_pg_bin, postgres_server
 
 SEED = 20240604
@@ -206,34 +204,17 @@ def bench_postgres(out: Out) -> list[str]:
 NO_POSIX = "c.IAMAuthenticator.posix_mapping = False\n"
 
 
+def _posix_on_and_off(idp: IdPProcess) -> dict[str, str]:
+    base = IAM_HUB_CONFIG.replace("{issuer}", idp.issuer(PROVIDER))
+    return {
+        "posix on": base + "c.IAMAuthenticator.posix_mapping = True\n",
+        "posix off": base + NO_POSIX,
+    }
+
+
 def start_login_stack(workdir: Path) -> Stack:
     """One IdP, two ``iris-iam`` hubs: registry on (default) and registry off."""
-    ports = {"posix on": free_port(), "posix off": free_port()}
-    callbacks = [f"http://127.0.0.1:{p}/hub/oauth_callback" for p in ports.values()]
-    idp = IdPProcess(
-        REPO_ROOT,
-        workdir / "idp",
-        clients=default_clients(callbacks),
-        provider_jwks={PROVIDER: {"keys": [make_rsa_jwk("iam-key-1")]}},
-    )
-    stack = Stack(workdir=workdir, idp=idp)
-    try:
-        idp.start()
-        base = IAM_HUB_CONFIG.replace("{issuer}", idp.issuer(PROVIDER))
-        configs = {
-            "posix on": base + "c.IAMAuthenticator.posix_mapping = True\n",
-            "posix off": base + NO_POSIX,
-        }
-        for name, port in ports.items():
-            folder = workdir / f"hub-{name.replace(' ', '-')}"
-            stack.hubs[name] = HubProcess(folder, port, configs[name])
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            for future in [pool.submit(hub.start) for hub in stack.hubs.values()]:
-                future.result()
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
+    return start_hubs(workdir, ["posix on", "posix off"], _posix_on_and_off)
 
 
 @dataclass

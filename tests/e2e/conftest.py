@@ -15,6 +15,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from tests.stack.hub import REPO_ROOT, HubProcess
 from tests.stack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
+from tests.stack.login import LoginAttempt, hub_login
 
 USERS = {
     (u["provider"], u["login"]): u
@@ -134,3 +135,16 @@ def restore_idp(stack: Stack) -> None:
     for (provider, _login), user in USERS.items():
         if provider == stack.provider:
             stack.idp.upsert_user(provider, user)
+
+
+@pytest.fixture(autouse=True)
+def _restore_idp_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In modules with a ``stack`` fixture, undo each test's changes at the IdP."""
+    yield
+    if "stack" in request.fixturenames:
+        restore_idp(request.getfixturevalue("stack"))
+
+
+def login(stack: Stack, who: str, **kwargs: Any) -> LoginAttempt:
+    """Log in at the stack's hub as IdP user ``who`` (password ``<who>-pass``)."""
+    return hub_login(stack.hub.url, who, f"{who}-pass", **kwargs)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import CHECKIN_HUB_CONFIG, Stack, restore_idp
-from tests.stack.login import LoginAttempt, hub_login
+from tests.e2e.conftest import CHECKIN_HUB_CONFIG, Stack, login
 
 pytestmark = pytest.mark.e2e
 
@@ -17,16 +15,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(stack_factory: Callable[..., Stack]) -> Stack:
     return stack_factory("checkin", CHECKIN_HUB_CONFIG)
-
-
-@pytest.fixture(autouse=True)
-def _clean_idp(stack: Stack) -> Iterator[None]:
-    yield
-    restore_idp(stack)
-
-
-def login(stack: Stack, who: str, **kwargs: Any) -> LoginAttempt:
-    return hub_login(stack.hub.url, who, f"{who}-pass", **kwargs)
 
 
 def test_entitlements_from_userinfo_become_canonical_groups(stack: Stack) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
-from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, restore_idp
+from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, login
 from tests.stack.idp import make_rsa_jwk
-from tests.stack.login import LoginAttempt, hub_login, replay
+from tests.stack.login import LoginAttempt, replay
 
 pytestmark = pytest.mark.e2e
 
@@ -25,16 +25,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(stack_factory: Callable[..., Stack]) -> Stack:
     return stack_factory("iam", IAM_HUB_CONFIG)
-
-
-@pytest.fixture(autouse=True)
-def _clean_idp(stack: Stack) -> Iterator[None]:
-    yield
-    restore_idp(stack)
-
-
-def login(stack: Stack, who: str, **kwargs: Any) -> LoginAttempt:
-    return hub_login(stack.hub.url, who, f"{who}-pass", **kwargs)
 
 
 def auth_state(stack: Stack, name: str) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
-from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, restore_idp
+from tests.e2e.conftest import IAM_HUB_CONFIG, Stack
 from tests.stack.login import hub_login
 
 pytestmark = pytest.mark.e2e
@@ -18,12 +18,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def stack(stack_factory: Callable[..., Stack]) -> Stack:
     return stack_factory("iam", IAM_HUB_CONFIG)
-
-
-@pytest.fixture(autouse=True)
-def _clean(stack: Stack) -> Iterator[None]:
-    yield
-    restore_idp(stack)
 
 
 def posix_of(stack: Stack, name: str) -> dict[str, Any]:
