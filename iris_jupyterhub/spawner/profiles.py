@@ -1,0 +1,456 @@
+"""Spawn profiles: validate the admin's ``profile_list``, then judge each spawn request.
+
+The profile list is KubeSpawner's (and z2jh's ``singleuser.profileList``) format unchanged,
+with four additions:
+
+``allowed_groups`` / ``required_groups``
+    On a profile, on a choice of ``profile_options`` and on an ``unlisted_choice``: lists of
+    canonical group rules (:func:`~iris_jupyterhub.auth.claims.parse_group_rule`, e.g.
+    ``"iris/lsst"`` or ``"vo.iris.ac.uk:role=member"``). The user must match *any* allowed
+    rule and *all* required rules; without them, everyone may use it.
+``resources``
+    On a profile, a choice or an ``unlisted_choice``: the shorthand of
+    :mod:`~iris_jupyterhub.spawner.resources`. A choice's keys replace the profile's, so a
+    "GPU" choice can say only ``{gpu: 1}``; in an ``unlisted_choice``, string values may use
+    ``{value}`` (e.g. ``{cpu: "{value}"}`` lets researchers type a number of cores).
+``allowed_image_registries``
+    On an ``unlisted_choice``: the typed value must be a well-formed image reference from
+    one of these registries or registry paths (``"quay.io/jupyter"``, ``"docker.io"``).
+
+Requests are what KubeSpawner stores in ``user_options``: ``{"profile": <slug>, <option
+key>: <choice slug>, "<option key>--unlisted-choice": <typed value>}``, plus ``"group"``,
+the POSIX group to run as. Every request is judged against the *current* list and the
+user's *current* groups; :class:`~iris_jupyterhub.spawner.errors.SpawnRequestError` (400
+or 403) is the only exception it raises. Overrides only ever come from the admin's list.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slugify import slugify
+
+from ..auth.claims import GroupMembership, GroupRule, all_rules_match, any_rule_matches
+from ..auth.claims import parse_group_rule as _parse_rule
+from .resources import (
+    GpuScheduling,
+    ResourceRequest,
+    ResourceTotals,
+    check_resource_overrides,
+    expand_resources,
+    parse_resources,
+)
+
+__all__ = [
+    "UNLISTED_CHOICE",
+    "UNLISTED_SUFFIX",
+    "Access",
+    "Choice",
+    "Profile",
+    "ProfileOption",
+    "Resolution",
+    "UnlistedChoice",
+    "validate_profile_list",
+]
+
+UNLISTED_SUFFIX = "--unlisted-choice"
+"""Suffix of the ``user_options`` key that carries an option's typed value."""
+UNLISTED_CHOICE = "unlisted-choice"
+"""The value KubeSpawner's form gives the select when "Other..." is picked."""
+MAX_VALUE_LENGTH = 256
+"""Longest value a researcher may type into an ``unlisted_choice``."""
+
+_GROUP_KEYS = ("allowed_groups", "required_groups")
+_PROFILE_KEYS = (
+    "display_name",
+    "slug",
+    "description",
+    "default",
+    "kubespawner_override",
+    "profile_options",
+    "resources",
+    *_GROUP_KEYS,
+)
+_OPTION_KEYS = ("display_name", "choices", "unlisted_choice")
+_CHOICE_KEYS = ("display_name", "default", "kubespawner_override", "resources", *_GROUP_KEYS)
+_UNLISTED_KEYS = (
+    "enabled",
+    "display_name",
+    "display_name_in_choices",
+    "validation_regex",
+    "validation_message",
+    "kubespawner_override",
+    "resources",
+    "allowed_image_registries",
+    *_GROUP_KEYS,
+)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_HOST_RE = re.compile(r"(localhost|[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)+)(:[0-9]{1,5})?")
+_PATH_RE = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
+_TAG_RE = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use a profile or choice: any of ``allowed`` (if any), and all of ``required``."""
+
+    allowed: tuple[GroupRule, ...] = ()
+    required: tuple[GroupRule, ...] = ()
+
+    def permits(self, memberships: Collection[GroupMembership]) -> bool:
+        """Whether a user with ``memberships`` may use the thing this guards."""
+        return (
+            not self.allowed or any_rule_matches(self.allowed, memberships)
+        ) and all_rules_match(self.required, memberships)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One entry of an option's ``choices``; ``config`` is the admin's mapping as written."""
+
+    slug: str
+    display_name: str
+    default: bool
+    overrides: Mapping[str, Any]
+    resources: ResourceRequest
+    access: Access
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class UnlistedChoice:
+    """An enabled ``unlisted_choice``: a value researchers type, checked by full match."""
+
+    display_name: str
+    pattern: re.Pattern[str] | None
+    validation_message: str
+    overrides: Mapping[str, Any]
+    resources: Mapping[str, Any]
+    registries: tuple[str, ...]
+    access: Access
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ProfileOption:
+    """One of a profile's ``profile_options``, keyed by ``key``."""
+
+    key: str
+    display_name: str
+    choices: tuple[Choice, ...]
+    unlisted: UnlistedChoice | None
+    config: Mapping[str, Any]
+
+    @property
+    def default_choice(self) -> Choice | None:
+        """The first choice marked ``default``, else the first; ``None`` if there are none."""
+        return next(
+            (c for c in self.choices if c.default), self.choices[0] if self.choices else None
+        )
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One validated profile of the list (or, from :func:`visible_profiles`, a user's view)."""
+
+    slug: str
+    display_name: str
+    description: str
+    default: bool
+    overrides: Mapping[str, Any]
+    resources: ResourceRequest
+    access: Access
+    options: tuple[ProfileOption, ...]
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a spawn request resolved to.
+
+    Attributes:
+        profile: The profile, as the user sees it.
+        choices: Option key to the chosen choice's slug (options answered by a typed value
+            are not in it).
+        unlisted: Option key to the value typed, for the options answered that way.
+        overrides: Everything to apply with KubeSpawner's ``_apply_overrides``: the
+            profile's ``kubespawner_override``, then each chosen option's (``{value}``
+            filled in), then the expanded ``resources``. A deep copy, safe to mutate.
+        tolerations: To append to the spawner's tolerations (GPU), not to replace them.
+        resources: The totals of :attr:`overrides` (zero where the spawner's own setting
+            applies); see :func:`~iris_jupyterhub.spawner.resources.summarise_resources`.
+        group: The POSIX group name requested, or ``None`` for the personal group.
+        notices: Sentences for the researcher about saved choices that were replaced.
+    """
+
+    profile: Profile
+    choices: Mapping[str, str]
+    unlisted: Mapping[str, str]
+    overrides: Mapping[str, Any]
+    tolerations: tuple[Mapping[str, str], ...]
+    resources: ResourceTotals
+    group: str | None = None
+    notices: tuple[str, ...] = ()
+
+    @property
+    def user_options(self) -> dict[str, str]:
+        """The request in canonical ``user_options`` form, to save for the next spawn."""
+        options = {"profile": self.profile.slug, **self.choices}
+        options.update({f"{k}{UNLISTED_SUFFIX}": v for k, v in self.unlisted.items()})
+        return options | ({"group": self.group} if self.group else {})
+
+
+# --- validation of the admin's list ----------------------------------------------------------
+
+
+def _mapping(value: object, what: str, known: tuple[str, ...] = ()) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{what} must be a mapping with string keys")
+    for key in value:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8) if key not in known else []
+        if close:
+            raise ValueError(f"unknown key {key!r} (did you mean {close[0]!r}?)")
+    return value
+
+
+def _text(spec: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    value = spec.get(key, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _flag(spec: Mapping[str, Any], key: str) -> bool:
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, not {value!r}")
+    return value
+
+
+def _access(spec: Mapping[str, Any]) -> Access:
+    rules: dict[str, tuple[GroupRule, ...]] = {}
+    for key in _GROUP_KEYS:
+        value = spec.get(key)
+        if value is not None and (isinstance(value, str) or not isinstance(value, (list, tuple))):
+            raise ValueError(f"{key} must be a list of group rules")
+        if value is not None and not value:
+            raise ValueError(f"{key} is empty: remove it to allow everyone")
+        rules[key] = tuple(
+            _parse_rule(r) if isinstance(r, str) else _parse_rule(str(r)) for r in value or ()
+        )
+    return Access(rules["allowed_groups"], rules["required_groups"])
+
+
+def _overrides(spec: Mapping[str, Any], checked: bool = True) -> dict[str, Any]:
+    value = _mapping(spec.get("kubespawner_override", {}), "kubespawner_override")
+    return check_resource_overrides(value) if checked else copy.deepcopy(dict(value))
+
+
+def _fill(template: Any, value: str) -> Any:
+    """KubeSpawner's ``{value}`` templating, on values only (never on keys)."""
+    if isinstance(template, str):
+        return template.format_map(_KeepOthers(value=value))
+    if isinstance(template, (list, tuple, set)):
+        return type(template)(_fill(item, value) for item in template)
+    if isinstance(template, Mapping):
+        return {k: _fill(v, value) for k, v in template.items()}
+    return template
+
+
+class _KeepOthers(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _unlisted(spec: Mapping[str, Any]) -> UnlistedChoice | None:
+    spec = _mapping(spec, "unlisted_choice", _UNLISTED_KEYS)
+    if not _flag(spec, "enabled"):
+        return None
+    regex, registries = spec.get("validation_regex"), spec.get("allowed_image_registries", [])
+    try:
+        pattern = re.compile(regex) if regex else None
+    except (re.error, TypeError) as error:
+        raise ValueError(
+            f"validation_regex {regex!r} is not a valid regular expression: {error}"
+        ) from None
+    if isinstance(registries, str) or not isinstance(registries, (list, tuple)):
+        raise ValueError("allowed_image_registries must be a list like ['quay.io/jupyter']")
+    prefixes = []  # normalised like image names: "jupyter" is "docker.io/jupyter"
+    for entry in registries:
+        name = _image_name(entry.rstrip("/") + "/x") if isinstance(entry, str) else None
+        if name is None:
+            raise ValueError(f"allowed_image_registries entry {entry!r} is not a registry (path)")
+        prefixes.append(name[:-2])
+    overrides, resources = _overrides(spec, checked=False), spec.get("resources") or {}
+    if any("{value}" in k for k in _keys(overrides)):
+        raise ValueError("'{value}' may only appear in values of kubespawner_override, not keys")
+    try:
+        _fill(overrides, "x")
+        parse_resources(_fill(resources, "1"))
+    except (ValueError, IndexError, KeyError, AttributeError) as error:
+        raise ValueError(f"bad '{{value}}' template: {error}") from None
+    return UnlistedChoice(
+        _text(spec, "display_name", "Other"),
+        pattern,
+        _text(spec, "validation_message", ""),
+        overrides,
+        resources,
+        tuple(prefixes),
+        _access(spec),
+        spec,
+    )
+
+
+def _keys(tree: object) -> Iterable[str]:
+    if isinstance(tree, Mapping):
+        for key, value in tree.items():
+            yield str(key)
+            yield from _keys(value)
+
+
+def _no_second_default(items: Iterable[tuple[bool, Access, str]], what: str) -> None:
+    """Refuse a ``default`` that can never apply because an unrestricted one comes first."""
+    first: str | None = None
+    for default, access, name in items:
+        if default and first is not None:
+            raise ValueError(f"{what} {name!r} and {first!r} are both default for everyone")
+        if default and access == Access():
+            first = name
+
+
+def _choice(slug: str, spec: object) -> Choice:
+    spec = _mapping(spec, "the choice", _CHOICE_KEYS)
+    if not slug or slug == UNLISTED_CHOICE:
+        raise ValueError("choice keys must be non-empty and not 'unlisted-choice'")
+    resources = parse_resources(spec.get("resources") or {})
+    name, default = _text(spec, "display_name", slug), _flag(spec, "default")
+    return Choice(slug, name, default, _overrides(spec), resources, _access(spec), spec)
+
+
+def _option(key: str, spec: object) -> ProfileOption:
+    if not key or key in ("profile", "group") or key.endswith(UNLISTED_SUFFIX):
+        raise ValueError(
+            "the key must not be empty, 'profile', 'group' or end in --unlisted-choice"
+        )
+    spec = _mapping(spec, "the option", _OPTION_KEYS)
+    choices = []
+    for slug, choice in _mapping(spec.get("choices", {}), "choices").items():
+        try:
+            choices.append(_choice(slug, choice))
+        except ValueError as error:
+            raise ValueError(f"choice {slug!r}: {error}") from None
+    _no_second_default(((c.default, c.access, c.slug) for c in choices), "choices")
+    unlisted = _unlisted(spec.get("unlisted_choice") or {"enabled": False})
+    if not choices and unlisted is None:
+        raise ValueError("has no choices and no enabled unlisted_choice")
+    return ProfileOption(key, _text(spec, "display_name", key), tuple(choices), unlisted, spec)
+
+
+def _profile(spec: object, gpu: GpuScheduling | None) -> Profile:
+    spec = _mapping(spec, "a profile", _PROFILE_KEYS)
+    name = _text(spec, "display_name")
+    slug = spec["slug"] if "slug" in spec else slugify(name)
+    if not isinstance(slug, str) or not slug:
+        raise ValueError(
+            "slug must be a non-empty string (or left out to derive it from display_name)"
+        )
+    options = []
+    for key, option in _mapping(spec.get("profile_options", {}), "profile_options").items():
+        try:
+            options.append(_option(key, option))
+        except ValueError as error:
+            raise ValueError(f"option {key!r}: {error}") from None
+    profile = Profile(
+        slug,
+        name,
+        _text(spec, "description", ""),
+        _flag(spec, "default"),
+        _overrides(spec),
+        parse_resources(spec.get("resources") or {}),
+        _access(spec),
+        tuple(options),
+        spec,
+    )
+    for option in profile.options:  # every choice must combine with the profile's settings
+        for choice in option.choices:
+            try:
+                _combine(profile, [(choice.overrides, choice.resources)], gpu)
+            except ValueError as error:
+                raise ValueError(
+                    f"option {option.key!r}, choice {choice.slug!r}: {error}"
+                ) from None
+    _combine(profile, [], gpu)
+    return profile
+
+
+def validate_profile_list(profile_list: object, gpu: GpuScheduling | None = None) -> list[Profile]:
+    """Check the admin's ``profile_list`` and return it as :class:`Profile` objects.
+
+    Missing slugs are derived from ``display_name`` with ``slugify`` as KubeSpawner does.
+    Unknown keys that look like typos of known ones (``alowed_groups``) are refused; other
+    unknown keys are kept in ``config`` for custom form templates.
+
+    Raises:
+        ValueError: For an admin mistake, naming the profile and option: duplicate slugs,
+            malformed group rules, ``resources`` or regexes, a ``default`` that can never
+            apply, a ``resources`` setting that collides with ``kubespawner_override``...
+    """
+    if isinstance(profile_list, (str, Mapping)) or not isinstance(profile_list, (list, tuple)):
+        raise ValueError("profile_list must be a list of profiles")
+    profiles: list[Profile] = []
+    for index, spec in enumerate(profile_list):
+        label = spec.get("slug") or spec.get("display_name") if isinstance(spec, Mapping) else None
+        try:
+            profile = _profile(spec, gpu)
+        except ValueError as error:
+            raise ValueError(f"profile_list[{index}] ({label!r}): {error}") from None
+        if any(p.slug == profile.slug for p in profiles):
+            raise ValueError(f"profile_list[{index}]: slug {profile.slug!r} is used twice")
+        profiles.append(profile)
+    _no_second_default(((p.default, p.access, p.slug) for p in profiles), "profile_list: profiles")
+    return profiles
+
+
+def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, dicts merged recursively, as KubeSpawner applies overrides."""
+    result = dict(base)
+    for key, value in update.items():
+        old = result.get(key)
+        both = isinstance(value, Mapping) and isinstance(old, Mapping)
+        result[key] = _merge(old, value) if both else value  # type: ignore[arg-type]
+    return result
+
+
+def _combine(
+    profile: Profile,
+    layers: Iterable[tuple[Mapping[str, Any], ResourceRequest]],
+    gpu: GpuScheduling | None,
+) -> tuple[dict[str, Any], tuple[Mapping[str, str], ...]]:
+    """The profile's overrides and resources with each layer's on top, expanded."""
+    overrides, request = dict(profile.overrides), profile.resources
+    for more_overrides, more_resources in layers:
+        overrides = _merge(overrides, more_overrides)
+        request = request.merged(more_resources)
+    settings = expand_resources(request, check_resource_overrides(overrides), gpu)
+    return copy.deepcopy(dict(settings.overrides)), settings.tolerations
+
+
+def _image_name(reference: str) -> str | None:
+    """``registry/path`` of an image reference (``docker.io`` filled in), or ``None``."""
+    rest, at, digest = reference.partition("@")
+    colon = rest.rfind(":")
+    name, tag = (rest[:colon], rest[colon:]) if colon > rest.rfind("/") else (rest, "")
+    if not _TAG_RE.fullmatch(tag + at + digest):
+        return None
+    first, slash, path = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        host = first if _HOST_RE.fullmatch(first) else ""
+    else:
+        host, path = "docker.io", name if slash else f"library/{name}"
+    host = "docker.io" if host == "index.docker.io" else host
+    return f"{host}/{path}" if host and _PATH_RE.fullmatch(path) else None
