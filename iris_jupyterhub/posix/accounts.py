@@ -106,7 +106,9 @@ class PosixAccount:
             "uid": self.uid,
             "gid": self.gid,
             "username": self.username,
-            "groups": [{"name": g.name, "gid": g.gid} for g in self.groups],
+            "groups": [
+                {"name": g.name, "gid": g.gid, "canonical": g.canonical} for g in self.groups
+            ],
         }
 
     def describe(self) -> str:

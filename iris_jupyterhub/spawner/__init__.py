@@ -14,9 +14,11 @@ from .resolution import (
 )
 from .resources import GpuScheduling, ResourceTotals, summarise_resources
 from .security import SecuritySettings, pod_security
+from .spawner import IRISSpawner
 
 __all__ = [
     "GpuScheduling",
+    "IRISSpawner",
     "Profile",
     "Resolution",
     "ResourceTotals",

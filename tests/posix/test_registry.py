@@ -29,7 +29,10 @@ def test_first_mapping_uses_the_hashed_ids(registry: IdentityRegistry) -> None:
         "uid": account.uid,
         "gid": account.gid,
         "username": "alice",
-        "groups": [{"name": "alice", "gid": account.gid}, {"name": "iris", "gid": iris.gid}],
+        "groups": [
+            {"name": "alice", "gid": account.gid, "canonical": None},
+            {"name": "iris", "gid": iris.gid, "canonical": "iris"},
+        ],
     }
 
 

@@ -1,0 +1,282 @@
+"""``IRISSpawner``: KubeSpawner with group-aware profiles, POSIX identities and quotas.
+
+Thin glue: the decisions are made by the pure functions of
+:mod:`~iris_jupyterhub.spawner.profiles`, :mod:`~iris_jupyterhub.spawner.resolution`,
+:mod:`~iris_jupyterhub.spawner.security` and :mod:`~iris_jupyterhub.spawner.quotas`;
+this class reads the user's ``auth_state``, calls them, and applies the result through
+KubeSpawner's own override mechanism.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from jupyterhub import orm
+from kubespawner import KubeSpawner
+from traitlets import Dict, Unicode, default, validate
+
+from ..auth.rules import memberships_from_auth_state
+from .errors import SpawnRequestError
+from .profiles import Profile, validate_profile_list
+from .quotas import check_group_quota, validate_group_quotas
+from .resolution import profile_list_for_form, resolve_request, visible_profiles
+from .resources import GpuScheduling, ResourceTotals
+from .security import pod_security
+
+__all__ = ["IRISSpawner"]
+
+_STATE_KEY = "iris"
+
+
+class IRISSpawner(KubeSpawner):  # type: ignore[misc]
+    """KubeSpawner whose ``profile_list`` understands IRIS groups and POSIX identities.
+
+    ``profile_list`` takes the Zero to JupyterHub format unchanged, plus
+    ``allowed_groups`` / ``required_groups`` on profiles and choices, a ``resources``
+    shorthand (``cpu``, ``memory``, ``gpu``) and ``allowed_image_registries`` for
+    ``unlisted_choice`` images. Every request, from the form or the REST API, is checked
+    again on the server against the user's current groups: unknown choices are a 400,
+    choices the user may not use a 403. The server runs as the user's POSIX uid, with the
+    chosen group as ``runAsGroup``/``fsGroup`` and all their groups as
+    ``supplementalGroups``; never as root and without privilege escalation.
+    """
+
+    # KubeSpawner traits assigned below (annotations only, for mypy)
+    user_options: dict[str, Any]
+    tolerations: list[Any]
+    environment: dict[str, Any]
+
+    group_quotas = Dict(
+        config=True,
+        help="""
+        Limits per canonical group across the running servers that run as that group,
+        e.g. ``{"iris/lsst": {"servers": 20, "cpu": 64, "memory": "256G", "gpu": 4}}``.
+        A spawn over a limit is refused with a message naming the limit.
+        """,
+    )
+
+    @validate("group_quotas")
+    def _validate_group_quotas(self, proposal: Any) -> dict[str, Any]:
+        try:
+            validate_group_quotas(proposal.value)
+        except ValueError as e:
+            raise ValueError(f"IRISSpawner.group_quotas: {e}") from e
+        return dict(proposal.value)
+
+    gpu_resource = Unicode(
+        "nvidia.com/gpu",
+        config=True,
+        help="Extended resource requested for ``resources: {gpu: N}`` in profiles.",
+    )
+
+    gpu_node_selector = Dict(
+        {"nvidia.com/gpu.present": "true"},
+        config=True,
+        help="Node labels a GPU server must run on (a profile's own node_selector wins).",
+    )
+
+    gpu_toleration = Dict(
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        config=True,
+        help="Toleration given to GPU servers; an empty dict for none.",
+    )
+
+    @validate("profile_list")
+    def _validate_iris_profile_list(self, proposal: Any) -> Any:
+        if callable(proposal.value):
+            return proposal.value
+        try:
+            validate_profile_list(proposal.value, self._gpu())
+        except ValueError as e:
+            raise ValueError(f"IRISSpawner.profile_list: {e}") from e
+        return proposal.value
+
+    def _gpu(self) -> GpuScheduling:
+        return GpuScheduling(
+            resource=self.gpu_resource,
+            node_selector=dict(self.gpu_node_selector),
+            toleration=dict(self.gpu_toleration) or None,
+        )
+
+    async def _profiles(self) -> list[Profile]:
+        raw = self.profile_list
+        if callable(raw):
+            raw = await _maybe_await(raw(self))
+        try:
+            return validate_profile_list(raw or [], self._gpu())
+        except ValueError as e:
+            self.log.error("IRISSpawner.profile_list is invalid: %s", e)
+            raise SpawnRequestError(500, "The hub's profile list is misconfigured.") from e
+
+    # --- the form ---------------------------------------------------------------------
+
+    @default("options_form")
+    def _iris_options_form_default(self) -> Any:
+        return self._render_iris_form if self.profile_list else ""
+
+    async def _render_iris_form(self, spawner: Any) -> str:
+        auth_state = await self.user.get_auth_state() or {}
+        visible = visible_profiles(await self._profiles(), memberships_from_auth_state(auth_state))
+        form = str(self._render_options_form(profile_list_for_form(visible)))
+        return form + _group_fieldset(auth_state.get("posix") or {}, self.user_options)
+
+    @default("options_from_form")
+    def _iris_options_from_form_default(self) -> Any:
+        return self._iris_options_from_form
+
+    def _iris_options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
+        options: dict[str, Any] = self._options_from_form(formdata)
+        group = (formdata.get("group") or [""])[0]
+        if group:
+            options["group"] = group
+        return options
+
+    # --- applying a request -----------------------------------------------------------
+
+    def _request_is_saved(self) -> bool:
+        """True when no options came with this request (JupyterHub reused saved ones)."""
+        request = getattr(getattr(self, "handler", None), "request", None)
+        return not (request is not None and request.method == "POST" and request.body)
+
+    async def load_user_options(self) -> None:
+        """Validate ``user_options`` against the user's groups, then apply the result."""
+        try:
+            await self._load_iris_options()
+        except SpawnRequestError as e:
+            self.log.warning("Spawn request of %s refused: %s", self.user.name, e)
+            raise e.to_http_error() from e
+
+    async def _load_iris_options(self) -> None:
+        auth_state = await self.user.get_auth_state() or {}
+        memberships = memberships_from_auth_state(auth_state)
+        stale = self._request_is_saved()
+        options = dict(self.user_options or {})
+        group = options.pop("group", None)
+        notices: list[str] = []
+        resources = ResourceTotals()
+        profiles = await self._profiles()
+        if profiles:
+            resolution = resolve_request(
+                profiles, memberships, options, stale_fallback=stale, gpu=self._gpu()
+            )
+            self._apply_overrides(dict(resolution.overrides))
+            if resolution.tolerations:
+                self.tolerations = [*self.tolerations, *resolution.tolerations]
+            notices += resolution.notices
+            resources = resolution.resources
+            options = resolution.user_options
+        elif options:
+            raise SpawnRequestError(400, "This hub offers no profiles to choose from.")
+        security = pod_security(auth_state.get("posix"), group, stale_fallback=stale)
+        if security.notice:
+            notices.append(security.notice)
+        canonical = _canonical_of(auth_state.get("posix") or {}, security.group)
+        self._check_quota(canonical, resources)
+        self._apply_security(security)
+        self.user_options = {**options, "group": security.group}
+        self._iris_state = {
+            "group": canonical,
+            "cpu": resources.cpu,
+            "memory": resources.memory,
+            "gpu": resources.gpu,
+        }
+        for notice in notices:
+            self.log.info("Spawn notice for %s: %s", self.user.name, notice)
+        self._iris_notices = notices
+
+    def _apply_security(self, security: Any) -> None:
+        pod = dict(security.pod_security_context)
+        container = dict(security.container_security_context)
+        self.uid = pod.get("runAsUser")
+        self.gid = pod.get("runAsGroup")
+        self.fs_gid = pod.get("fsGroup")
+        self.supplemental_gids = list(pod.get("supplementalGroups", []))
+        self.allow_privilege_escalation = False
+        self.privileged = False
+        self.pod_security_context = pod
+        self.container_security_context = container
+        self.environment = {**self.environment, **security.environment}
+
+    def _check_quota(self, canonical: str | None, request: ResourceTotals) -> None:
+        quotas = validate_group_quotas(self.group_quotas)
+        if not canonical or canonical not in quotas:
+            return
+        running = []
+        db = self.user.db
+        for orm_spawner in db.query(orm.Spawner).filter(orm.Spawner.server_id.isnot(None)):
+            if orm_spawner.id == self.orm_spawner.id:
+                continue
+            info = (orm_spawner.state or {}).get(_STATE_KEY) or {}
+            if info.get("group") == canonical:
+                running.append(
+                    ResourceTotals(
+                        cpu=float(info.get("cpu") or 0),
+                        memory=int(info.get("memory") or 0),
+                        gpu=int(info.get("gpu") or 0),
+                    )
+                )
+        check_group_quota(quotas, canonical, running, request)
+
+    # --- state kept with the server (for quotas and accounting) ------------------------
+
+    _iris_state: dict[str, Any] | None = None
+    _iris_notices: list[str] = []  # noqa: RUF012  (replaced per spawn, never mutated)
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self._iris_state:
+            state[_STATE_KEY] = self._iris_state
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._iris_state = state.get(_STATE_KEY)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._iris_state = None
+
+
+async def _maybe_await(value: Any) -> Any:
+    if hasattr(value, "__await__"):
+        return await value
+    return value
+
+
+def _canonical_of(posix: dict[str, Any], group_name: str) -> str | None:
+    for group in posix.get("groups") or ():
+        if isinstance(group, dict) and group.get("name") == group_name:
+            canonical = group.get("canonical")
+            return canonical if isinstance(canonical, str) else None
+    return None
+
+
+def _group_fieldset(posix: dict[str, Any], saved: dict[str, Any] | None) -> str:
+    """The "run as group" choice: the user's POSIX groups, personal group first."""
+    groups = [g for g in posix.get("groups") or () if isinstance(g, dict) and g.get("name")]
+    if len(groups) < 2:
+        return ""
+    chosen = (saved or {}).get("group") or groups[0]["name"]
+    options = "".join(
+        '<option value="{v}"{sel}>{label}</option>'.format(
+            v=html.escape(str(g["name"])),
+            sel=" selected" if g["name"] == chosen else "",
+            label=html.escape(
+                f"{g['name']} ({g['canonical']})"
+                if g.get("canonical")
+                else f"{g['name']} (personal)"
+            ),
+        )
+        for g in groups
+    )
+    return (
+        '<fieldset class="form-group iris-group">'
+        '<label for="iris-group">Run as group</label>'
+        '<select class="form-control" id="iris-group" name="group" '
+        'aria-describedby="iris-group-help">'
+        f"{options}</select>"
+        '<small id="iris-group-help" class="form-text text-muted">'
+        "New files are owned by this group, and its shared folders and quotas apply."
+        "</small></fieldset>"
+    )
