@@ -9,7 +9,7 @@ EXTRAS ?= test,docs,dev,kubernetes,demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck docs pytest bench install clean apt-deps
+.PHONY: demo test test-compat lint typecheck docs pytest bench install clean apt-deps
 
 ## demo: run the local demo hub at http://127.0.0.1:8000 (Ctrl-C stops everything)
 demo: $(VENV)/.installed node_modules/.installed
@@ -56,9 +56,17 @@ docs: $(VENV)/.installed
 pytest: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+## test-compat: the whole-stack tests again on JupyterHub 6.1 + KubeSpawner 7.1
+COMPAT_VENV ?= .venv-jh61
+test-compat: node_modules/.installed apt-deps
+	@[ -x $(COMPAT_VENV)/bin/python ] || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q -c requirements-compat.txt -e ".[test,kubernetes]"
+	$(COMPAT_VENV)/bin/python -m pytest -q tests/e2e tests/spawner $(PYTEST_ARGS)
+
 ## bench: run the benchmarks (printed, not asserted)
 bench: install
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(COMPAT_VENV) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo
