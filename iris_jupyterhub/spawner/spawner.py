@@ -10,6 +10,7 @@ KubeSpawner's own override mechanism.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from jupyterhub import orm
@@ -118,7 +119,7 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
     async def _render_iris_form(self, spawner: Any) -> str:
         auth_state = await self.user.get_auth_state() or {}
         visible = visible_profiles(await self._profiles(), memberships_from_auth_state(auth_state))
-        form = str(self._render_options_form(profile_list_for_form(visible)))
+        form = _associate_labels(str(self._render_options_form(profile_list_for_form(visible))))
         return form + _group_fieldset(auth_state.get("posix") or {}, self.user_options)
 
     @default("options_from_form")
@@ -218,6 +219,18 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
                 )
         check_group_quota(quotas, canonical, running, request)
 
+    async def progress(self) -> Any:
+        """KubeSpawner's progress events, preceded by this spawn's notices.
+
+        Notices (e.g. "Your previous choice 'GPU' is no longer available; using
+        'Standard'") appear on the hub's "server starting" page and in the REST API's
+        progress stream, so a fallback is never silent.
+        """
+        for notice in self._iris_notices:
+            yield {"progress": 1, "message": notice}
+        async for event in super().progress():
+            yield event
+
     # --- state kept with the server (for quotas and accounting) ------------------------
 
     _iris_state: dict[str, Any] | None = None
@@ -250,6 +263,23 @@ def _canonical_of(posix: dict[str, Any], group_name: str) -> str | None:
             canonical = group.get("canonical")
             return canonical if isinstance(canonical, str) else None
     return None
+
+
+_OPTION_SELECT_RE = re.compile(r'<select name="(profile-option-[^"]+)"')
+_OPTION_INPUT_RE = re.compile(r'<input data-name="(profile-option-[^"]+--unlisted-choice)"')
+#: KubeSpawner's rule ``#kubespawner-profiles-list .profile .option {display: flex}``
+#: outranks Bootstrap's ``.hidden``, so the "Other" text field always showed (and typing
+#: into it did nothing unless "Other..." was chosen).
+_FORM_STYLE = "<style>#kubespawner-profiles-list .profile .option.hidden{display:none}</style>"
+
+
+def _associate_labels(form: str) -> str:
+    """Fix KubeSpawner's form template: give option selects and "Other" inputs the ids
+    their ``<label for=...>`` point at (screen readers and ``get_by_label`` then find
+    them), and really hide the "Other" field until "Other..." is chosen."""
+    form = _OPTION_SELECT_RE.sub(r'<select id="\1" name="\1"', form)
+    form = _OPTION_INPUT_RE.sub(r'<input id="\1" data-name="\1"', form)
+    return _FORM_STYLE + form
 
 
 def _group_fieldset(posix: dict[str, Any], saved: dict[str, Any] | None) -> str:
