@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .idp import free_port
 from .runner import port_is_free, run
-from .settings import PROVIDERS, DemoSettings, find_repo_root
+from .settings import PROVIDERS, SPAWNERS, DemoSettings, find_repo_root
 
 DEFAULT_PORT = 8000
 DEFAULT_IDP_PORT = 9443
@@ -36,6 +36,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_IDP_PORT,
         help="provider port (9443; a free port if that one is taken)",
+    )
+    parser.add_argument(
+        "--spawner",
+        choices=SPAWNERS,
+        default="kube",
+        help="kube: IRISSpawner with profiles against a local Kubernetes API stand-in "
+        "(default); local: SimpleLocalProcessSpawner, no profiles",
     )
     parser.add_argument("--workdir", type=Path, help="state directory (default: <checkout>/.demo)")
     args = parser.parse_args(argv)
@@ -65,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         provider=PROVIDERS[args.idp],
         port=args.port,
         idp_port=idp_port,
+        spawner=args.spawner,
     )
     return run(settings)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -17,8 +18,9 @@ from typing import IO, Any
 import httpx
 
 from .accounts import load_accounts, render_table
-from .hubconfig import render_hub_config
+from .hubconfig import PROFILE_ANNOTATION, demo_profile_list, render_hub_config
 from .idp import IdPError, IdPProcess, default_clients, free_port, make_rsa_jwk
+from .kube import CreatedObject, KubeStandIn
 from .processes import Recorded, descendants, terminate
 from .settings import DemoSettings
 
@@ -71,6 +73,8 @@ class Demo:
         self.hub_log_path = settings.workdir / "hub.log"
         self._hub_log: IO[bytes] | None = None
         self.recorded: Recorded = {}
+        self.kube: KubeStandIn | None = None
+        self._pods_seen = 0
 
     def _node_bin(self) -> Path:
         bin_dir = self.settings.repo_root / "node_modules" / ".bin"
@@ -106,6 +110,41 @@ class Demo:
             raise DemoError(str(exc)) from exc
         return self.idp
 
+    def start_kube(self) -> KubeStandIn:
+        """The Kubernetes API stand-in with its fake kubelet (pods run as local processes)."""
+        missing = [m for m in ("kmock", "kubernetes_validate", "kubespawner") if not _has(m)]
+        if missing:
+            raise DemoError(
+                f"the Kubernetes stand-in needs {', '.join(missing)} (Python >= 3.11, "
+                "`pip install -e '.[demo,kubernetes]'`); or run with --spawner local"
+            )
+        self.settings.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.kube = KubeStandIn(self.settings.kube_workdir)
+        try:
+            self.kube.start(timeout=60)
+        except RuntimeError as exc:
+            raise DemoError(str(exc)) from exc
+        return self.kube
+
+    def report_pods(self) -> list[str]:
+        """Print a line for, and save, every pod manifest the spawner sent since last time."""
+        if self.kube is None or self.kube.proc is None:
+            return []
+        try:
+            pods = self.kube.created("Pod")
+        except httpx.HTTPError:
+            return []
+        lines = []
+        for record in pods[self._pods_seen :]:
+            path = self.settings.pods_dir / f"{record.name}.json"
+            path.write_text(json.dumps(record.manifest, indent=2) + "\n")
+            lines.append(describe_pod(record, path))
+            lines += [f"    schema error: {error}" for error in record.errors[:10]]
+        self._pods_seen = max(self._pods_seen, len(pods))
+        for line in lines:
+            print(line, flush=True)
+        return lines
+
     def start_hub(self, issuer: str, timeout: float = 90) -> None:
         work = self.settings.workdir
         config = work / "jupyterhub_config.py"
@@ -119,6 +158,8 @@ class Demo:
             PATH=f"{self._node_bin()}{os.pathsep}{path}",
             PYTHONPATH=os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")])),
         )
+        if self.kube is not None:
+            env.update(self.kube.env)  # KUBECONFIG
         self._hub_log = self.hub_log_path.open("wb")
         self.hub = subprocess.Popen(  # noqa: S603 - this interpreter, fixed argv
             [sys.executable, "-m", "jupyterhub", "-f", str(config)],
@@ -145,8 +186,11 @@ class Demo:
         return f"--- {self.hub_log_path} ---\n{_tail(self.hub_log_path)}"
 
     def check_children(self) -> None:
-        """Record the process tree; raise :class:`DemoError` if the hub or the IdP died."""
+        """Record the process tree; raise :class:`DemoError` if the hub, IdP or stand-in died."""
         roots = [p.pid for p in (self.hub,) if p is not None]
+        kube_proc = self.kube.proc if self.kube is not None else None
+        if kube_proc is not None:
+            roots.append(kube_proc.pid)
         if self.idp is not None and self.idp.pid is not None:
             roots.append(self.idp.pid)
         self.recorded.update(descendants(roots))
@@ -154,9 +198,15 @@ class Demo:
             raise DemoError(f"jupyterhub exited with {self.hub.returncode}\n{self._hub_tail()}")
         if self.idp is not None and not self.idp.running:
             raise DemoError(f"the OIDC provider exited\n--- idp.log ---\n{self.idp.log_tail()}")
+        if kube_proc is not None and kube_proc.poll() is not None and self.kube is not None:
+            raise DemoError(
+                f"the Kubernetes stand-in exited with {kube_proc.returncode}\n"
+                f"--- {self.kube.log_path} ---\n{self.kube.log_tail(40)}"
+            )
 
     def stop(self) -> None:
-        """Stop the hub (it stops its servers and the proxy), the IdP, then any leftover."""
+        """Stop the hub (it stops its servers and the proxy), the stand-in (and the
+        processes of its pods), the IdP, then any leftover."""
         hub, self.hub = self.hub, None
         if hub is not None:
             self.recorded.update(descendants([hub.pid]))
@@ -167,6 +217,11 @@ class Demo:
                 except subprocess.TimeoutExpired:
                     os.killpg(hub.pid, signal.SIGKILL)
                     hub.wait(timeout=10)
+        kube, self.kube = self.kube, None
+        if kube is not None:
+            if kube.proc is not None:
+                self.recorded.update(descendants([kube.proc.pid]))
+            kube.stop()
         if self.idp is not None:
             self.idp.close()
             self.idp = None
@@ -176,16 +231,67 @@ class Demo:
             self._hub_log = None
 
 
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _quantity(value: object) -> str:
+    return str(value) if value is not None else "-"
+
+
+def describe_pod(record: CreatedObject, path: Path) -> str:
+    """One line about a pod manifest: who, which profile, uid/gid, limits, schema errors."""
+    manifest = record.manifest
+    meta = manifest.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    spec = manifest.get("spec") or {}
+    security = spec.get("securityContext") or {}
+    containers = spec.get("containers") or [{}]
+    limits = (containers[0].get("resources") or {}).get("limits") or {}
+    shown = ", ".join(f"{k}={_quantity(v)}" for k, v in sorted(limits.items())) or "none"
+    return (
+        f"pod {record.namespace}/{record.name}: "
+        f"user={annotations.get('hub.jupyter.org/username', '?')} "
+        f"profile={annotations.get(PROFILE_ANNOTATION) or '-'} "
+        f"uid={_quantity(security.get('runAsUser'))} "
+        f"runAsGroup={_quantity(security.get('runAsGroup'))} "
+        f"limits[{shown}] schema_errors={len(record.errors)} -> {path}"
+    )
+
+
+def _profiles_text(settings: DemoSettings) -> list[str]:
+    lines = []
+    for profile in demo_profile_list(settings.provider):
+        groups = profile.get("allowed_groups")
+        who = f"members of {', '.join(groups)}" if groups else "everyone"
+        lines.append(f"    {profile['slug']:<14} {profile['display_name']}  ({who})")
+    return lines
+
+
 def _banner(settings: DemoSettings, issuer: str) -> str:
     accounts = load_accounts(settings.users_file, settings.provider)
     work = settings.workdir
+    logs = [work / "hub.log", work / "idp.log"]
+    if settings.spawner == "kube":
+        logs.append(settings.kube_workdir / "kube-standin.log")
+        spawner = [
+            "  spawner:       IRISSpawner against a local Kubernetes API stand-in; its fake",
+            "                 kubelet runs each pod as a local jupyterhub-singleuser process",
+            f"  pod specs:     every pod manifest is written to {settings.pods_dir}/<pod>.json",
+            "                 and summarised here (user, profile, uid, runAsGroup, limits)",
+            "  profiles:",
+            *_profiles_text(settings),
+        ]
+    else:
+        spawner = ["  spawner:       SimpleLocalProcessSpawner (local processes, no profiles)"]
     return "\n".join(
         [
             "",
             f"iris-jupyterhub demo: open {settings.hub_url}",
             f"  provider:      {issuer}  ({settings.provider.idp_name})",
             f"  authenticator: {settings.provider.authenticator}",
-            f"  logs:          {work / 'hub.log'}  {work / 'idp.log'}",
+            *spawner,
+            f"  logs:          {'  '.join(str(p) for p in logs)}",
             "",
             "Demo accounts (password = <login>-pass):",
             render_table(accounts),
@@ -207,11 +313,15 @@ def run(settings: DemoSettings) -> int:
     try:
         print(f"starting the OIDC provider on port {settings.idp_port} ...", flush=True)
         issuer = demo.start_idp().issuer(settings.provider.idp_name)
+        if settings.spawner == "kube":
+            print("starting the Kubernetes API stand-in and its fake kubelet ...", flush=True)
+            demo.start_kube()
         print("starting JupyterHub and configurable-http-proxy ...", flush=True)
         demo.start_hub(issuer)
         print(_banner(settings, issuer), flush=True)
         while True:
             demo.check_children()
+            demo.report_pods()
             time.sleep(0.5)
     except _Stop:
         print("\nstopping ...", flush=True)

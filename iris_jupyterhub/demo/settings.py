@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PROVIDERS", "DemoSettings", "Provider", "find_repo_root"]
+__all__ = ["PROVIDERS", "SPAWNERS", "DemoSettings", "Provider", "find_repo_root"]
+
+#: ``--spawner`` values: IRISSpawner against the Kubernetes stand-in, or local processes.
+SPAWNERS = ("kube", "local")
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class Provider:
     admin_groups: tuple[str, ...]
     group_claims: dict[str, str] = field(default_factory=dict)
     entitlement_namespaces: tuple[str, ...] = ("urn:mace:egi.eu",)
+    #: The canonical group offered the LSST and GPU profiles.
+    lsst_group: str = "iris/lsst"
 
 
 PROVIDERS: dict[str, Provider] = {
@@ -37,6 +42,7 @@ PROVIDERS: dict[str, Provider] = {
         allowed_groups=("vo.iris.ac.uk", "vo.access.egi.eu"),
         admin_groups=("vo.iris.ac.uk/lsst/desc:role=manager",),
         group_claims={"eduperson_entitlement": "entitlement"},
+        lsst_group="vo.iris.ac.uk/lsst",
     ),
 }
 
@@ -50,6 +56,7 @@ class DemoSettings:
     provider: Provider
     port: int
     idp_port: int
+    spawner: str = "kube"
 
     @property
     def hub_url(self) -> str:
@@ -58,6 +65,16 @@ class DemoSettings:
     @property
     def callback_url(self) -> str:
         return f"{self.hub_url}/hub/oauth_callback"
+
+    @property
+    def kube_workdir(self) -> Path:
+        """The Kubernetes stand-in's state: kubeconfig, log, the pods' home directories."""
+        return self.workdir / "kube"
+
+    @property
+    def pods_dir(self) -> Path:
+        """Where every pod manifest the spawner sends is written, as ``<pod name>.json``."""
+        return self.workdir / "pods"
 
     @property
     def users_file(self) -> Path:

@@ -1,8 +1,12 @@
-"""``python -m iris_jupyterhub.demo``: starts, lets a researcher log in, stops everything."""
+"""``python -m iris_jupyterhub.demo``: starts, lets a researcher log in and spawn a profile
+against the Kubernetes stand-in, stops everything."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from iris_jupyterhub.demo.processes import alive, descendants, terminate
+from iris_jupyterhub.posix import IdentityRegistry
 from tests.stack.hub import REPO_ROOT
 from tests.stack.idp import free_port
 from tests.stack.login import hub_login
@@ -21,6 +26,9 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not Path("/proc").is_dir(), reason="process tree read from /proc"),
 ]
+
+GPU_PROFILE = "gpu"
+LSST_GROUP = "iris-lsst"  # POSIX name of iris/lsst
 
 
 def _cmdline(pid: int) -> str:
@@ -41,12 +49,14 @@ def _wait_for_line(lines: list[str], needle: str, proc: subprocess.Popen[str], t
     pytest.fail(f"demo did not print {needle!r}; output:\n" + "".join(lines))
 
 
-def test_demo_login_and_clean_stop(tmp_path: Path) -> None:
+def test_demo_login_spawn_profile_and_clean_stop(tmp_path: Path) -> None:
+    pytest.importorskip("kmock", reason="the Kubernetes stand-in needs kmock (Python >= 3.11)")
+    workdir = tmp_path / "demo"
     port, idp_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "IDP"}
     cmd = [sys.executable, "-m", "iris_jupyterhub.demo", "--port", str(port)]
-    cmd += ["--idp-port", str(idp_port), "--workdir", str(tmp_path / "demo")]
+    cmd += ["--idp-port", str(idp_port), "--workdir", str(workdir)]
     demo = subprocess.Popen(
         cmd,
         cwd=REPO_ROOT,
@@ -66,6 +76,7 @@ def test_demo_login_and_clean_stop(tmp_path: Path) -> None:
         output = "".join(lines)
         assert "aresearcher" in output  # the accounts table
         assert "ada-pass" in output
+        assert f"{workdir / 'pods'}/<pod>.json" in output  # where the pod specs go
 
         attempt = hub_login(url, "ada", "ada-pass")
         assert attempt.status == 302, attempt.text
@@ -73,8 +84,21 @@ def test_demo_login_and_clean_stop(tmp_path: Path) -> None:
         assert home.status_code == 200
         assert "aresearcher" in home.text
 
-        # start a single-user server so that its clean-up is checked too
-        attempt.client.get(f"{url}/hub/spawn", follow_redirects=True, timeout=120)
+        # the spawn form, as a browser gets it: her profiles and groups, the form's action
+        form = attempt.client.get(f"{url}/hub/spawn", timeout=60)
+        assert form.status_code == 200, form.text
+        for slug in ("standard", "lsst-analysis", GPU_PROFILE):
+            assert f'value="{slug}"' in form.text
+        assert f'value="{LSST_GROUP}"' in form.text
+        action = re.search(r'<form[^>]*action="([^"]+)"', form.text)
+        assert action is not None, form.text
+        assert "_xsrf=" in action.group(1)
+        posted = attempt.client.post(
+            url + html.unescape(action.group(1)),
+            data={"profile": GPU_PROFILE, "group": LSST_GROUP},
+            timeout=60,
+        )
+        assert posted.status_code == 302, posted.text
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             response = attempt.client.get(f"{url}/user/aresearcher/api")
@@ -82,11 +106,31 @@ def test_demo_login_and_clean_stop(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         else:
-            pytest.fail("the single-user server did not start")
+            pytest.fail("the single-user server did not start\n" + "".join(lines))
+
+        # the pod the spawner sent: printed, and written to <workdir>/pods/<pod>.json
+        _wait_for_line(lines, "pod jhub/jupyter-aresearcher:", demo, timeout=10)
+        line = next(x for x in lines if "pod jhub/jupyter-aresearcher:" in x)
+        assert "profile=gpu" in line, line
+        assert "nvidia.com/gpu=1" in line, line
+        assert "schema_errors=0" in line, line
+        manifests = [json.loads(p.read_text()) for p in (workdir / "pods").glob("*.json")]
+        assert len(manifests) == 1
+        spec = manifests[0]["spec"]
+        registry = IdentityRegistry(db_url=f"sqlite:///{workdir}/iris-identities.sqlite")
+        account = registry.lookup_username("aresearcher")
+        assert account is not None
+        lsst_gid = next(g.gid for g in account.groups if g.name == LSST_GROUP)
+        assert spec["securityContext"]["runAsUser"] == account.uid
+        assert spec["securityContext"]["runAsGroup"] == lsst_gid
+        assert f"uid={account.uid} runAsGroup={lsst_gid}" in line
+        limits = spec["containers"][0]["resources"]["limits"]
+        assert str(limits["nvidia.com/gpu"]) == "1"
 
         recorded = descendants([demo.pid])
         commands = " | ".join(_cmdline(pid) for pid in recorded)
-        for part in ("server.mjs", "-m jupyterhub -f", "configurable-http-proxy", "singleuser"):
+        parts = ("server.mjs", "-m jupyterhub -f", "configurable-http-proxy", "singleuser")
+        for part in (*parts, "-m iris_jupyterhub.demo.kube"):
             assert part in commands, commands
 
         os.killpg(demo.pid, signal.SIGINT)
