@@ -138,7 +138,12 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
     def _request_is_saved(self) -> bool:
         """True when no options came with this request (JupyterHub reused saved ones)."""
         request = getattr(getattr(self, "handler", None), "request", None)
-        return not (request is not None and request.method == "POST" and request.body)
+        if request is None:
+            return True
+        if request.method == "POST":
+            return not request.body
+        # GET /hub/spawn?profile=... carries explicit options (JupyterHub's options_from_query)
+        return not (set(request.query_arguments) - {"next", "_xsrf"})
 
     async def load_user_options(self) -> None:
         """Validate ``user_options`` against the user's groups, then apply the result."""

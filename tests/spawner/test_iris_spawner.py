@@ -236,3 +236,12 @@ def test_saved_choice_no_longer_allowed_falls_back_with_a_notice(
     finally:
         ks.stop_server("aresearcher")
         ks.stack.idp.upsert_user("iam", ks.stack.user("ada"))
+
+
+def test_query_string_spawn_of_a_forbidden_profile_is_403(ks: KubeStack) -> None:
+    bob = ks.login("bob")
+    before = len(ks.kube.created_pods())
+    r = bob.client.get(f"{ks.hub.url}/hub/spawn/bbuilder?profile=lsst-gpu")
+    assert r.status_code == 403, r.text[:500]
+    assert "lsst-gpu" in r.text
+    assert len(ks.kube.created_pods()) == before
