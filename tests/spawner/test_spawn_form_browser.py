@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser_login import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.spawner.conftest import KubeStack
 from tests.spawner.test_iris_spawner import CONFIG
+from tests.stack.browser import ARTIFACTS, chromium
 from tests.stack.hub import REPO_ROOT
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -30,7 +30,6 @@ DOCS_SCREENSHOT = REPO_ROOT / "docs" / "_static" / "spawn-form.png"
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium missing: make apt-deps"),
 ]
 
 
@@ -41,12 +40,8 @@ def kube_hub_config() -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
