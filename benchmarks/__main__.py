@@ -11,13 +11,13 @@ import sys
 import time
 import traceback
 
-from benchmarks import login, posix
+from benchmarks import login, posix, spawner
 
 
 def main() -> int:
     start = time.perf_counter()
     failed = []
-    for name, bench in [("login", login.run), ("posix", posix.run)]:
+    for name, bench in [("login", login.run), ("posix", posix.run), ("spawner", spawner.run)]:
         section = time.perf_counter()
         try:
             bench(print)

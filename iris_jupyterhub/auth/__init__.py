@@ -14,12 +14,12 @@ from .claims import (
     GroupRule,
     canonical_groups,
     parse_group_rule,
-    safe_username,
 )
 from .egi import EGICheckinAuthenticator
 from .iam import IAMAuthenticator
 from .oidc import OIDCAuthenticator
 from .tokens import IDTokenError, verify_id_token
+from .usernames import safe_username
 
 __all__ = [
     "EGICheckinAuthenticator",

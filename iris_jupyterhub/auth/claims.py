@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import re
 import reprlib
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import total_ordering
@@ -234,16 +233,54 @@ def membership_from_string(text: str) -> GroupMembership:
     return GroupMembership(*_parse_canonical(text, "group membership"))
 
 
-def any_rule_matches(rules: Iterable[GroupRule], memberships: Iterable[GroupMembership]) -> bool:
-    """Return whether at least one rule matches at least one membership (any-of)."""
-    held = tuple(memberships)
-    return any(rule.matches(m) for rule in rules for m in held)
+@dataclass(frozen=True)
+class HeldGroups:
+    """An index of memberships for matching many rules: group names and (group, role) pairs.
+
+    Build it once with :meth:`of` where one user's memberships are matched against many
+    rules (a long profile list); :func:`any_rule_matches` and :func:`all_rules_match`
+    accept it in place of the memberships.
+    """
+
+    groups: frozenset[str]
+    pairs: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, memberships: Iterable[GroupMembership]) -> HeldGroups:
+        held = tuple(memberships)
+        return cls(
+            frozenset(m.group for m in held),
+            frozenset((m.group, m.role) for m in held if m.role is not None),
+        )
 
 
-def all_rules_match(rules: Iterable[GroupRule], memberships: Iterable[GroupMembership]) -> bool:
+Held = Iterable[GroupMembership] | HeldGroups
+
+
+def _index(memberships: Held) -> HeldGroups:
+    return memberships if isinstance(memberships, HeldGroups) else HeldGroups.of(memberships)
+
+
+def _held(rule: GroupRule, held: HeldGroups) -> bool:
+    return (
+        rule.group in held.groups if rule.role is None else (rule.group, rule.role) in held.pairs
+    )
+
+
+def any_rule_matches(rules: Iterable[GroupRule], memberships: Held) -> bool:
+    """Return whether at least one rule matches at least one membership (any-of).
+
+    Linear in rules + memberships (memberships are indexed once), so a user with hundreds
+    of groups against a long profile list stays cheap.
+    """
+    held = _index(memberships)
+    return any(_held(rule, held) for rule in rules)
+
+
+def all_rules_match(rules: Iterable[GroupRule], memberships: Held) -> bool:
     """Return whether every rule matches some membership (all-of); ``True`` for no rules."""
-    held = tuple(memberships)
-    return all(any(rule.matches(m) for m in held) for rule in rules)
+    held = _index(memberships)
+    return all(_held(rule, held) for rule in rules)
 
 
 @dataclass(frozen=True)
@@ -434,54 +471,3 @@ def canonical_groups(
 def group_names(memberships: Iterable[GroupMembership]) -> list[str]:
     """Return the sorted unique group names, roles dropped, e.g. for hub group sync."""
     return sorted({membership.group for membership in memberships})
-
-
-# Letters that Unicode does not decompose into a base letter plus accents.
-_LETTER_FOLDS = str.maketrans(
-    dict(zip("øđðłħ\u0131", "oddlhi", strict=True)) | {"æ": "ae", "œ": "oe", "þ": "th"}
-)
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_DISALLOWED_RUN = re.compile(r"[^a-z0-9._-]+")
-_DOT_RUN = re.compile(r"\.{2,}")
-
-
-def _refused(text: str) -> bool:
-    return any(c in "/\\" or unicodedata.category(c) in _REFUSED_CATEGORIES for c in text)
-
-
-def safe_username(raw: object, max_length: int = 64) -> str | None:
-    """Turn a claim such as IAM ``preferred_username`` into a safe hub username.
-
-    The rule has two halves:
-
-    * **Refuse** (return ``None``) values that are not strings, and strings containing a
-      path separator (``/`` or ``\\``), a control character (including NUL, tab and
-      newline), an invisible format character (including bidi overrides such as U+202E
-      and zero-width characters) or a line/paragraph separator, before or after Unicode
-      normalisation. Such values are attacks or mistakes; cleaning them would hide that.
-    * **Clean** the rest: NFKC-normalise, case-fold, strip accents (``ü`` → ``u``; ``ø``,
-      ``æ``, ``ł`` and similar are transliterated), replace ``@`` and every run of other
-      characters outside ``a-z 0-9 . _ -`` with one ``-``, collapse ``..`` to ``.`` and
-      strip ``-``, ``.`` and ``_`` from both ends.
-
-    The result is refused if it is empty or longer than ``max_length``: it is never
-    truncated, because truncation would silently map two people onto one name. The output
-    always matches ``^[a-z0-9][a-z0-9._-]*$``, never contains ``..``, and cleaning it again
-    returns it unchanged. Reserved names (``root``, ...) are the POSIX layer's business.
-
-    Example:
-        >>> [safe_username(u) for u in ("ALICE", "ünïcødé", "a b", "-rf", "../../root")]
-        ['alice', 'unicode', 'a-b', 'rf', None]
-    """
-    if max_length < 1:
-        raise ValueError("max_length must be at least 1")
-    if not isinstance(raw, str) or _refused(raw):
-        return None
-    text = unicodedata.normalize("NFKC", raw).casefold().translate(_LETTER_FOLDS)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    if _refused(text):
-        return None
-    text = _DOT_RUN.sub(".", _DISALLOWED_RUN.sub("-", text)).strip("-._")
-    if not text or len(text) > max_length:
-        return None
-    return text

@@ -25,7 +25,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from ..errors import http_error, service_unavailable
-from .claims import canonical_groups, parse_group_rule, safe_username
+from .claims import canonical_groups, parse_group_rule
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
 from .identity import check_identity_binding, identity_from_claims, same_identity
 from .posix_mapping import make_registry, map_login
@@ -39,6 +39,7 @@ from .tokens import (
     normalize_issuer,
     verify_id_token,
 )
+from .usernames import safe_username
 
 __all__ = ["OIDCAuthenticator"]
 

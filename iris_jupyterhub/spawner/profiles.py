@@ -35,7 +35,7 @@ from typing import Any
 
 from slugify import slugify
 
-from ..auth.claims import GroupMembership, GroupRule, all_rules_match, any_rule_matches
+from ..auth.claims import GroupMembership, GroupRule, HeldGroups, all_rules_match, any_rule_matches
 from ..auth.claims import parse_group_rule as _parse_rule
 from .resources import (
     GpuScheduling,
@@ -102,7 +102,7 @@ class Access:
     allowed: tuple[GroupRule, ...] = ()
     required: tuple[GroupRule, ...] = ()
 
-    def permits(self, memberships: Collection[GroupMembership]) -> bool:
+    def permits(self, memberships: Collection[GroupMembership] | HeldGroups) -> bool:
         """Whether a user with ``memberships`` may use the thing this guards."""
         return (
             not self.allowed or any_rule_matches(self.allowed, memberships)

@@ -8,11 +8,11 @@ message a researcher understands; nothing the user sends can add spawner overrid
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..auth.claims import GroupMembership
+from ..auth.claims import GroupMembership, HeldGroups
 from ..posix.names import is_valid_name
 from .errors import SpawnRequestError, bad_request, forbidden
 from .profiles import (
@@ -47,7 +47,7 @@ __all__ = [
 # --- judging a request ----------------------------------------------------------------------
 
 
-def _visible(profile: Profile, held: Collection[GroupMembership]) -> Profile | None:
+def _visible(profile: Profile, held: HeldGroups) -> Profile | None:
     if not profile.access.permits(held):
         return None
     options = []
@@ -66,7 +66,7 @@ def visible_profiles(
     profiles: Iterable[Profile], memberships: Iterable[GroupMembership]
 ) -> list[Profile]:
     """The profiles, choices and unlisted choices a user with ``memberships`` may use."""
-    held = tuple(memberships)
+    held = HeldGroups.of(memberships)
     return [p for p in (_visible(p, held) for p in profiles) if p is not None]
 
 

@@ -10,6 +10,7 @@ KubeSpawner's own override mechanism.
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -105,7 +106,7 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
         if callable(raw):
             raw = await _maybe_await(raw(self))
         try:
-            return validate_profile_list(raw or [], self._gpu())
+            return _validated_profiles(raw or [], self._gpu())
         except ValueError as e:
             self.log.error("IRISSpawner.profile_list is invalid: %s", e)
             raise SpawnRequestError(500, "The hub's profile list is misconfigured.") from e
@@ -254,6 +255,25 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
     def clear_state(self) -> None:
         super().clear_state()
         self._iris_state = None
+
+
+_VALIDATED: dict[str, list[Profile]] = {}
+
+
+def _validated_profiles(raw: Any, gpu: GpuScheduling) -> list[Profile]:
+    """Validate a profile list once per distinct content (spawners are created per spawn).
+
+    Validated profiles are frozen and resolution deep-copies what it hands out, so one
+    validated list can serve every spawner. Raises ValueError like validate_profile_list.
+    """
+    key = json.dumps([raw, repr(gpu)], sort_keys=True, default=repr)
+    found = _VALIDATED.get(key)
+    if found is None:
+        found = validate_profile_list(raw, gpu)
+        if len(_VALIDATED) >= 16:
+            _VALIDATED.clear()
+        _VALIDATED[key] = found
+    return found
 
 
 async def _maybe_await(value: Any) -> Any:

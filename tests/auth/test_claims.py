@@ -27,8 +27,8 @@ from iris_jupyterhub.auth.claims import (
     parse_group_rule,
     parse_iam_groups,
     parse_wlcg_groups,
-    safe_username,
 )
+from iris_jupyterhub.auth.usernames import safe_username
 
 SAMPLES = Path(__file__).parents[3] / "shared" / "claims"
 EGI = "urn:mace:egi.eu"
