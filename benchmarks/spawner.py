@@ -62,6 +62,22 @@ def _image(name: str) -> dict[str, Any]:
     return {"image": f"quay.io/jupyter/{name}-notebook:latest"}
 
 
+def _plain_standard(profile_options: dict[str, Any]) -> dict[str, Any]:
+    """The "Standard" profile for vanilla KubeSpawner: the 1 CPU / 2G shorthand written out."""
+    return {
+        "display_name": "Standard",
+        "slug": "standard",
+        "default": True,
+        "kubespawner_override": {
+            "cpu_limit": 1.0,
+            "cpu_guarantee": 1.0,
+            "mem_limit": "2G",
+            "mem_guarantee": "2G",
+        },
+        "profile_options": copy.deepcopy(profile_options),
+    }
+
+
 #: [1] What the IRIS admin writes: group rules, the resources shorthand, an image option.
 IRIS_PROFILES: list[dict[str, Any]] = [
     {
@@ -113,18 +129,7 @@ IRIS_REQUEST = {"profile": "lsst-gpu", "image": "tensorflow", "group": "iris-lss
 
 #: [1] The same for vanilla KubeSpawner: no group keys, the shorthand written out by hand.
 PLAIN_PROFILES: list[dict[str, Any]] = [
-    {
-        "display_name": "Standard",
-        "slug": "standard",
-        "default": True,
-        "kubespawner_override": {
-            "cpu_limit": 1.0,
-            "cpu_guarantee": 1.0,
-            "mem_limit": "2G",
-            "mem_guarantee": "2G",
-        },
-        "profile_options": copy.deepcopy(IRIS_PROFILES[0]["profile_options"]),
-    },
+    _plain_standard(IRIS_PROFILES[0]["profile_options"]),
     {
         "display_name": "LSST GPU",
         "slug": "lsst-gpu",
@@ -631,25 +636,8 @@ def logged_in(ks: Any, login: str, username: str) -> SpawnClient:
 def _hub_configs(port: int) -> dict[str, str]:
     from tests.spawner.test_iris_spawner import CONFIG, PROFILES
 
-    plain = [
-        {
-            "display_name": "Standard",
-            "slug": "standard",
-            "default": True,
-            "kubespawner_override": {
-                "cpu_limit": 1.0,
-                "cpu_guarantee": 1.0,
-                "mem_limit": "2G",
-                "mem_guarantee": "2G",
-            },
-            "profile_options": {
-                "image": {
-                    "display_name": "Image",
-                    "choices": PROFILES[0]["profile_options"]["image"]["choices"],
-                }
-            },
-        }
-    ]
+    image = PROFILES[0]["profile_options"]["image"]
+    plain = [_plain_standard({"image": {"display_name": "Image", "choices": image["choices"]}})]
     stub = f"c.KubeSpawner.port = {port}\n"
     return {
         "IRISSpawner": CONFIG + stub,

@@ -207,6 +207,19 @@ def userinfo(idp: IdPProcess, provider: str, access_token: str) -> dict[str, Any
 # -- discovery ------------------------------------------------------------------------------------
 
 
+def refresh(meta: dict[str, Any], refresh_token: str) -> httpx.Response:
+    """A refresh-token grant at the token endpoint as the hub's client."""
+    return httpx.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "hub",
+            "client_secret": SECRET,
+        },
+    )
+
+
 def test_iam_discovery_keeps_trailing_slash_issuer(idp: IdPProcess) -> None:
     response = httpx.get(f"{idp.base_url}/.well-known/openid-configuration")
     doc = response.json()
@@ -367,15 +380,7 @@ def test_refresh_grant_returns_new_tokens_and_live_claims(idp: IdPProcess) -> No
         "userinfo": {"preferred_username": "bbuilder", "groups": ["iris", "iris/lsst"]},
     }
     idp.upsert_user("iam", bob)
-    response = httpx.post(
-        flow.meta["token_endpoint"],
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": tokens["refresh_token"],
-            "client_id": "hub",
-            "client_secret": SECRET,
-        },
-    )
+    response = refresh(flow.meta, tokens["refresh_token"])
     assert response.status_code == 200, response.text
     refreshed = response.json()
     assert refreshed["access_token"] != tokens["access_token"]
@@ -494,15 +499,7 @@ def test_rotate_keys_changes_published_kid(idp: IdPProcess) -> None:
         idp.rotate_keys("iam", new_key)
         assert [k["kid"] for k in httpx.get(jwks_uri).json()["keys"]] == ["iam-rotated"]
         # sessions and refresh tokens survive; new ID tokens are signed with the new key
-        response = httpx.post(
-            flow.meta["token_endpoint"],
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": tokens["refresh_token"],
-                "client_id": "hub",
-                "client_secret": SECRET,
-            },
-        )
+        response = refresh(flow.meta, tokens["refresh_token"])
         assert response.status_code == 200, response.text
         id_token = response.json()["id_token"]
         assert jwt.get_unverified_header(id_token)["kid"] == "iam-rotated"
