@@ -1,0 +1,504 @@
+"""An async Manila (Shared File Systems v2) client: just enough for per-user CephFS homes.
+
+The client can find, create and show shares, list export locations, list and add cephx
+access rules, and wait for shares and rules to settle. It has no way to delete anything:
+there is no DELETE request and no ``deny_access`` action in this module, by design.
+
+Retries: reads and polls are retried with bounded exponential backoff on network errors,
+timeouts, 5xx and 429 (honouring ``Retry-After`` up to the cap). Creating a share and
+adding an access rule are *not* blindly retried: after a failure whose outcome is unknown
+(timeout, dropped connection, 5xx) the client looks for what the lost request may have
+created before sending it again, so a lost response never makes a second share or rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .errors import (
+    StorageConflictError,
+    StorageError,
+    StorageNotFoundError,
+    StorageQuotaError,
+    StorageStateError,
+    StorageUnavailableError,
+    StorageVersionError,
+)
+from .keystone import KeystoneSession
+
+__all__ = [
+    "MAX_MICROVERSION",
+    "MIN_MICROVERSION",
+    "AccessRule",
+    "ManilaClient",
+    "RetryPolicy",
+    "Share",
+]
+
+_log = logging.getLogger(__name__)
+
+#: 2.45 is the first microversion with ``GET /share-access-rules?share_id=`` (from 2.45 the
+#: older ``access_list`` share action is gone), and it includes everything else we use:
+#: ``access_key`` (2.21), rule ``state`` (2.28), the export-locations API with ``preferred``
+#: (2.9/2.14). Manila in OpenStack Rocky (2018) already has it.
+MIN_MICROVERSION = "2.45"
+#: The newest behaviour we rely on. Kept below 2.82, where ``access_key`` may be redacted
+#: from rules that carry a visibility lock, so the cephx secret is always readable.
+MAX_MICROVERSION = "2.81"
+
+VERSION_HEADER = "X-OpenStack-Manila-API-Version"
+_REQUEST_ID_HEADERS = ("x-compute-request-id", "x-openstack-request-id")
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_T = TypeVar("_T")
+
+
+def _version_tuple(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    return int(major), int(minor or 0)
+
+
+@dataclass(frozen=True)
+class Share:
+    """The fields of a Manila share this library uses."""
+
+    id: str
+    name: str
+    status: str
+    size: int
+    share_proto: str
+    metadata: dict[str, str]
+    created_at: str
+    availability_zone: str | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Share:
+        """Build from a ``share`` object of the API; :class:`ValueError` if malformed."""
+        try:
+            return cls(
+                id=str(data["id"]),
+                name=str(data.get("name") or ""),
+                status=str(data["status"]),
+                size=int(data.get("size") or 0),
+                share_proto=str(data.get("share_proto") or ""),
+                metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
+                created_at=str(data.get("created_at") or ""),
+                availability_zone=data.get("availability_zone"),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed share object: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """A share access rule; ``access_key`` is the cephx secret once the rule is active."""
+
+    id: str
+    access_type: str
+    access_to: str
+    access_level: str
+    state: str
+    access_key: str | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> AccessRule:
+        """Build from an ``access`` object of the API; :class:`ValueError` if malformed."""
+        try:
+            return cls(
+                id=str(data["id"]),
+                access_type=str(data["access_type"]),
+                access_to=str(data["access_to"]),
+                access_level=str(data["access_level"]),
+                state=str(data.get("state") or ""),
+                access_key=data.get("access_key") or None,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed access rule object: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of retries and polling (seconds).
+
+    ``attempts`` tries per request (reads: transient failures; writes: after checking that
+    nothing was created); sleeps grow from ``backoff`` doubling up to ``max_backoff``.
+    Polls start at ``poll_interval`` and grow by half up to ``max_poll_interval``; a share
+    or rule that has not settled after ``wait_timeout`` is reported as unavailable.
+    """
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    poll_interval: float = 1.0
+    max_poll_interval: float = 10.0
+    wait_timeout: float = 300.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Sleep before try ``attempt + 1``; numeric ``Retry-After`` is honoured up to the cap."""
+        delay = min(self.backoff * 2.0 ** (attempt - 1), self.max_backoff)
+        if retry_after:
+            with contextlib.suppress(ValueError):
+                delay = min(max(float(retry_after), 0.0), self.max_backoff)
+        return delay
+
+
+class _TransientError(Exception):
+    """An attempt failed in a way worth retrying (internal)."""
+
+    def __init__(self, detail: str, retry_after: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+def _request_id(response: httpx.Response) -> str:
+    for name in _REQUEST_ID_HEADERS:
+        if name in response.headers:
+            return response.headers[name]
+    return "-"
+
+
+def _fault_message(response: httpx.Response) -> str:
+    """Manila's message from ``{"<faultName>": {"code": .., "message": ..}}``, else the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict) and len(body) == 1:
+        (inner,) = body.values()
+        if isinstance(inner, dict) and "message" in inner:
+            return str(inner["message"])
+    return response.text[:300]
+
+
+class ManilaClient:
+    """Manila v2 operations on one project, through a :class:`KeystoneSession`."""
+
+    def __init__(
+        self,
+        session: KeystoneSession,
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # frozen dataclass: immutable default
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.session = session
+        self.retry = retry
+        self.log = log or _log
+        self._version: str | None = None
+        self._version_lock = asyncio.Lock()
+
+    # -------------------------------------------------------------- plumbing
+
+    async def _send_once(
+        self, method: str, url: str, *, params: Mapping[str, str] | None, body: Any
+    ) -> httpx.Response:
+        """One request; transient failures raise :class:`_TransientError`."""
+        path = urlsplit(url).path
+        headers = {VERSION_HEADER: self._version} if self._version else {}
+        try:
+            response = await self.session.request(
+                method, url, params=params, json=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise _TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        except StorageUnavailableError as exc:
+            if exc.retryable:
+                raise _TransientError(str(exc)) from exc
+            raise
+        self.log.debug(
+            "Manila %s %s -> %s (request id %s)",
+            method,
+            path,
+            response.status_code,
+            _request_id(response),
+        )
+        if response.status_code in _RETRY_STATUS:
+            raise _TransientError(
+                f"{method} {path}: {response.status_code} (request id {_request_id(response)}): "
+                f"{_fault_message(response)}",
+                retry_after=response.headers.get("retry-after"),
+            )
+        return response
+
+    async def _retrying(self, what: str, attempt_fn: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``attempt_fn`` up to ``retry.attempts`` times while it fails transiently."""
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return await attempt_fn()
+            except _TransientError as exc:
+                if attempt == self.retry.attempts:
+                    self.log.warning("Manila %s failed %d times: %s", what, attempt, exc.detail)
+                    raise StorageUnavailableError(
+                        f"Manila {what} failed after {attempt} attempts: {exc.detail}",
+                        retryable=True,
+                    ) from exc
+                delay = self.retry.delay(attempt, exc.retry_after)
+                self.log.info(
+                    "Manila %s attempt %d failed (%s); retrying in %.1f s",
+                    what,
+                    attempt,
+                    exc.detail,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error(self, method: str, url: str, response: httpx.Response) -> StorageError:
+        """Map a non-success response to the matching :class:`StorageError`."""
+        status = response.status_code
+        detail = (
+            f"Manila {method} {urlsplit(url).path}: {status} (request id "
+            f"{_request_id(response)}): {_fault_message(response)}"
+        )
+        self.log.warning("%s", detail)
+        if status == 413:
+            return StorageQuotaError(detail)
+        if status == 404:
+            return StorageNotFoundError(detail)
+        if status == 409:
+            return StorageConflictError(detail)
+        if status >= 500 or status in (401, 403):
+            return StorageUnavailableError(detail, retryable=status >= 500)
+        return StorageError(detail)
+
+    async def _get(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET with retries; JSON object body or a :class:`StorageError`."""
+        path = urlsplit(url).path
+
+        async def attempt() -> httpx.Response:
+            return await self._send_once("GET", url, params=params, body=None)
+
+        response = await self._retrying(f"GET {path}", attempt)
+        if response.status_code not in (200, 300):
+            raise self._error("GET", url, response)
+        return self._json(response, "GET", url)
+
+    def _json(self, response: httpx.Response, method: str, url: str) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise StorageUnavailableError(
+                f"Manila {method} {urlsplit(url).path}: {response.status_code} with a non-JSON "
+                f"body (request id {_request_id(response)}): {response.text[:200]}"
+            )
+        return body
+
+    async def _url(self, suffix: str) -> str:
+        await self.negotiate()
+        return f"{await self.session.endpoint()}{suffix}"
+
+    # ---------------------------------------------------------- versions
+
+    async def negotiate(self) -> str:
+        """Pick the microversion: the lower of the server's maximum and ours (cached)."""
+        async with self._version_lock:
+            if self._version is not None:
+                return self._version
+            endpoint = await self.session.endpoint()
+            parts = urlsplit(endpoint)
+            root_path = re.sub(r"/v2(?:\.\d+)?(?:/[^/]*)?/?$", "", parts.path) + "/"
+            root = urlunsplit((parts.scheme, parts.netloc, root_path, "", ""))
+            body = await self._get(root)
+            versions = body.get("versions") or []
+            current = [
+                v
+                for v in versions
+                if isinstance(v, dict) and str(v.get("id", "")).startswith("v2")
+            ]
+            if not current or not current[0].get("version"):
+                raise StorageVersionError(
+                    f"Manila at {root} lists no v2 API with microversions: {versions!r:.300}"
+                )
+            server_max = str(current[0]["version"])
+            if _version_tuple(server_max) < _version_tuple(MIN_MICROVERSION):
+                raise StorageVersionError(
+                    f"Manila at {root} supports microversions up to {server_max}, but this hub "
+                    f"needs at least {MIN_MICROVERSION} (access-rule listing by share)"
+                )
+            chosen = min(server_max, MAX_MICROVERSION, key=_version_tuple)
+            self.log.info(
+                "Manila at %s: server max microversion %s, using %s", root, server_max, chosen
+            )
+            self._version = chosen
+            return chosen
+
+    # ------------------------------------------------------------ shares
+
+    async def find_shares(self, metadata: Mapping[str, str]) -> list[Share]:
+        """Shares whose metadata contains all of ``metadata`` (server- and client-side)."""
+        url = await self._url("/shares/detail")
+        body = await self._get(url, {"metadata": json.dumps(dict(metadata), sort_keys=True)})
+        shares = [Share.from_api(item) for item in body.get("shares") or []]
+        return [s for s in shares if all(s.metadata.get(k) == v for k, v in metadata.items())]
+
+    async def get_share(self, share_id: str) -> Share:
+        """Show one share (:class:`StorageNotFoundError` if it does not exist)."""
+        url = await self._url(f"/shares/{share_id}")
+        return Share.from_api((await self._get(url))["share"])
+
+    async def create_share(
+        self,
+        *,
+        name: str,
+        size_gb: int,
+        share_type: str | None,
+        share_network_id: str | None,
+        availability_zone: str | None,
+        metadata: Mapping[str, str],
+    ) -> Share:
+        """Create a CephFS share; after an unknown outcome, re-find by ``metadata`` first.
+
+        ``metadata`` must identify the share uniquely: it is how a lost response is
+        recognised (the share then exists and is returned instead of creating another).
+        """
+        url = await self._url("/shares")
+        share: dict[str, Any] = {
+            "share_proto": "CEPHFS",
+            "size": size_gb,
+            "name": name,
+            "metadata": dict(metadata),
+        }
+        if share_type:
+            share["share_type"] = share_type
+        if share_network_id:
+            share["share_network_id"] = share_network_id
+        if availability_zone:
+            share["availability_zone"] = availability_zone
+        first = True
+
+        async def attempt() -> Share:
+            nonlocal first
+            if not first:
+                found = await self.find_shares(metadata)
+                if found:
+                    self.log.info("Manila: share %s was created by a lost request", found[0].id)
+                    return sorted(found, key=lambda s: (s.created_at, s.id))[0]
+            first = False
+            response = await self._send_once("POST", url, params=None, body={"share": share})
+            if response.status_code not in (200, 201, 202):
+                raise self._error("POST", url, response)
+            return Share.from_api(self._json(response, "POST", url)["share"])
+
+        return await self._retrying(f"POST {urlsplit(url).path}", attempt)
+
+    async def _poll(
+        self, what: str, fetch: Callable[[], Awaitable[_T]], done: Callable[[_T], bool]
+    ) -> _T:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry.wait_timeout
+        interval = self.retry.poll_interval
+        while True:
+            item = await fetch()
+            if done(item):
+                return item
+            if loop.time() + interval > deadline:
+                raise StorageUnavailableError(
+                    f"Manila: {what} did not settle within {self.retry.wait_timeout:g} s "
+                    f"(last seen: {item!r})",
+                    retryable=True,
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, self.retry.max_poll_interval)
+
+    async def wait_share_available(self, share_id: str) -> Share:
+        """Poll until the share is ``available``; ``error*`` raises :class:`StorageStateError`."""
+
+        def done(share: Share) -> bool:
+            if share.status.startswith("error"):
+                raise StorageStateError(
+                    f"Manila share {share.id} ({share.name}) is in status {share.status!r}; "
+                    "an administrator must look at it (it is never deleted automatically)"
+                )
+            if share.status in ("deleting", "deleted", "soft_deleting", "inactive"):
+                raise StorageStateError(
+                    f"Manila share {share.id} ({share.name}) is in status {share.status!r}"
+                )
+            return share.status == "available"
+
+        return await self._poll(f"share {share_id}", lambda: self.get_share(share_id), done)
+
+    async def export_locations(self, share_id: str) -> list[dict[str, Any]]:
+        """The share's export locations (``path``, ``preferred``, maybe ``is_admin_only``)."""
+        url = await self._url(f"/shares/{share_id}/export_locations")
+        return [dict(x) for x in (await self._get(url)).get("export_locations") or []]
+
+    # ------------------------------------------------------ access rules
+
+    async def access_rules(self, share_id: str) -> list[AccessRule]:
+        """All access rules of a share (``GET /share-access-rules?share_id=``, 2.45+)."""
+        url = await self._url("/share-access-rules")
+        body = await self._get(url, {"share_id": share_id})
+        return [AccessRule.from_api(item) for item in body.get("access_list") or []]
+
+    async def get_access_rule(self, rule_id: str) -> AccessRule:
+        """Show one access rule."""
+        url = await self._url(f"/share-access-rules/{rule_id}")
+        return AccessRule.from_api((await self._get(url))["access"])
+
+    async def allow_access(
+        self, share_id: str, access_to: str, access_level: str = "rw"
+    ) -> AccessRule:
+        """Add a cephx rule for ``access_to``; after an unknown outcome, re-list rules first."""
+        url = await self._url(f"/shares/{share_id}/action")
+        body = {
+            "allow_access": {
+                "access_type": "cephx",
+                "access_to": access_to,
+                "access_level": access_level,
+            }
+        }
+        first = True
+
+        async def existing() -> AccessRule | None:
+            for rule in await self.access_rules(share_id):
+                if rule.access_type == "cephx" and rule.access_to == access_to:
+                    return rule
+            return None
+
+        async def attempt() -> AccessRule:
+            nonlocal first
+            if not first:
+                found = await existing()
+                if found is not None:
+                    self.log.info("Manila: access rule %s was added by a lost request", found.id)
+                    return found
+            first = False
+            response = await self._send_once("POST", url, params=None, body=body)
+            if response.status_code not in (200, 201, 202):
+                error = self._error("POST", url, response)
+                if response.status_code == 400 and "exists" in str(error):
+                    found = await existing()  # added concurrently by someone else
+                    if found is not None:
+                        return found
+                raise error
+            return AccessRule.from_api(self._json(response, "POST", url)["access"])
+
+        return await self._retrying(f"POST {urlsplit(url).path} allow_access", attempt)
+
+    async def wait_rule_active(self, share_id: str, rule_id: str) -> AccessRule:
+        """Poll until the rule is ``active`` with its key; ``error`` raises at once."""
+
+        def done(rule: AccessRule) -> bool:
+            if rule.state in ("error", "queued_to_deny", "denying"):
+                raise StorageStateError(
+                    f"Manila access rule {rule.id} (cephx {rule.access_to}) on share {share_id} "
+                    f"is in state {rule.state!r}; an administrator must look at it"
+                )
+            return rule.state == "active" and rule.access_key is not None
+
+        return await self._poll(
+            f"access rule {rule_id} on share {share_id}",
+            lambda: self.get_access_rule(rule_id),
+            done,
+        )
