@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 __all__ = ["COMMAND_GROUPS", "EXIT_ERROR", "build_parser", "main"]
 
-COMMAND_GROUPS = ("iris_jupyterhub.posix.cli",)
+COMMAND_GROUPS = ("iris_jupyterhub.posix.cli", "iris_jupyterhub.accounting.cli")
 """Modules whose ``register(subparsers)`` adds a command group, in ``--help`` order."""
 
 EXIT_ERROR = 3

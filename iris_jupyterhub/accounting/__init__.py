@@ -1,0 +1,39 @@
+"""Session accounting: who ran which notebook server, with what resources, for how long,
+charged to which group, exported for Open XDMoD and APEL.
+
+* :mod:`.records`: :class:`SessionRecord` and the pure helpers (:func:`fqan`, :func:`vo_of`);
+* :mod:`.store`: :class:`AccountingStore`, the records in the registry's database;
+* :mod:`.xdmod`, :mod:`.apel`, :mod:`.jsonl`: the export formats (pure, streaming);
+* :mod:`.spool`: APEL messages into the ``ssmsend`` outgoing queue;
+* :mod:`.export`: ranges, destinations and :func:`run_export`;
+* :mod:`.cli`: ``iris-jupyterhub accounting export|list``.
+"""
+
+from .apel import ApelOptions, apel_messages
+from .export import FORMATS, ExportResult, default_range, parse_bound, run_export
+from .jsonl import json_lines
+from .records import END_REASONS, SessionRecord, fqan, vo_of
+from .spool import DEFAULT_SPOOL_DIR, SpoolError, queue_messages
+from .store import AccountingStore
+from .xdmod import XdmodOptions, xdmod_lines
+
+__all__ = [
+    "DEFAULT_SPOOL_DIR",
+    "END_REASONS",
+    "FORMATS",
+    "AccountingStore",
+    "ApelOptions",
+    "ExportResult",
+    "SessionRecord",
+    "SpoolError",
+    "XdmodOptions",
+    "apel_messages",
+    "default_range",
+    "fqan",
+    "json_lines",
+    "parse_bound",
+    "queue_messages",
+    "run_export",
+    "vo_of",
+    "xdmod_lines",
+]

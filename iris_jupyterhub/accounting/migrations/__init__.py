@@ -1,0 +1,1 @@
+"""Alembic migrations of the accounting table, applied by the store at first use."""
