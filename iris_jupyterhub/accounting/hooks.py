@@ -1,0 +1,509 @@
+"""Recording sessions from the spawner: pure rules, and :class:`AccountingMixin`.
+
+The mixin (a base of :class:`~iris_jupyterhub.spawner.IRISSpawner`) extends four
+JupyterHub hooks, each calling ``super()`` first or last so KubeSpawner and the admin's
+own hooks run unchanged:
+
+- ``start()``: once KubeSpawner reports the pod running, a record is opened;
+- ``poll()``: while the server runs, a heartbeat (``last_seen``) every
+  ``SessionAccounting.heartbeat_interval``; when poll finds the server dead, the stop
+  that follows is recorded as ``poll``;
+- ``run_post_stop_hook()``: JupyterHub calls it after every stop, including stops it
+  found by polling and stops at start-up of servers that died while the hub was down;
+  the record is closed, then the admin's ``post_stop_hook`` runs;
+- ``get_state``/``load_state``/``clear_state``: the record id travels in the spawner's
+  state (``state["iris"]["record_id"]``), so a restarted hub knows each server's record.
+
+Time rules (see :func:`session_start` and :func:`session_end`): a session starts when the
+hub saw its pod running (hub clock), or at the pod's own ``startTime`` when that is
+earlier by no more than ``SessionAccounting.clock_skew_tolerance``; it ends now when the
+hub stops it, or when poll finds it dead and the last heartbeat is recent; at the last
+heartbeat when that is older than :meth:`SessionAccounting.stale_after` (the hub was down
+and cannot know when the server died); at the container's ``finishedAt`` (clamped between
+the last heartbeat and now) when Kubernetes reports one. The end is never before the
+start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .config import SessionAccounting
+from .metrics import SessionLabels, session_metrics
+from .reconcile import clamp, finished_at, parse_kube_time
+from .records import SessionRecord, allocated_cpus, allocated_memory
+from .writer import AccountingWriter, writer_for
+
+__all__ = [
+    "STATE_KEY",
+    "AccountingMixin",
+    "choices_of",
+    "identity_key_of",
+    "new_record_id",
+    "session_end",
+    "session_record",
+    "session_start",
+    "utcnow",
+]
+
+STATE_KEY = "iris"
+_OPTION_KEYS_NOT_CHOICES = frozenset({"profile", "group"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_record_id() -> str:
+    return uuid.uuid4().hex
+
+
+def identity_key_of(auth_state: Mapping[str, Any] | None, hub_user: str) -> str:
+    """``"<issuer> <subject>"`` from ``auth_state["identity"]``; ``"local <hub user>"``
+    when the authenticator gives no federated identity."""
+    identity = (auth_state or {}).get("identity") or {}
+    issuer, subject = identity.get("issuer"), identity.get("subject")
+    if isinstance(issuer, str) and isinstance(subject, str) and issuer and subject:
+        return f"{issuer} {subject}"
+    return f"local {hub_user}"
+
+
+def choices_of(user_options: Mapping[str, Any] | None) -> dict[str, str]:
+    """The profile option choices of a request (everything but ``profile`` and ``group``)."""
+    return {
+        str(k): str(v)
+        for k, v in (user_options or {}).items()
+        if k not in _OPTION_KEYS_NOT_CHOICES and isinstance(v, str | int | float)
+    }
+
+
+def session_start(
+    observed: datetime, pod_start: datetime | None, tolerance: timedelta
+) -> datetime:
+    """The hub's time when it saw the pod running, or the pod's ``startTime`` if that is
+    earlier by at most ``tolerance`` (a later or much earlier pod time is the kubelet's
+    clock disagreeing with the hub's, or an image pull, and is not used)."""
+    if pod_start is not None and observed - tolerance <= pod_start <= observed:
+        return pod_start
+    return observed
+
+
+def session_end(
+    now: datetime,
+    start: datetime,
+    last_seen: datetime | None,
+    *,
+    found_dead: bool,
+    stale_after: timedelta,
+    finished: datetime | None = None,
+) -> datetime:
+    """When a session ended (see the module documentation); never before ``start``."""
+    seen = max(last_seen or start, start)
+    if not found_dead:
+        end = now
+    elif finished is not None:
+        end = clamp(finished, seen, now)
+    elif now - seen > stale_after:
+        end = seen
+    else:
+        end = now
+    return max(end, start)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def session_record(
+    *,
+    record_id: str,
+    hub_user: str,
+    server_name: str,
+    auth_state: Mapping[str, Any] | None,
+    user_options: Mapping[str, Any] | None,
+    iris_state: Mapping[str, Any] | None,
+    uid: Any,
+    gid: Any,
+    image: str | None,
+    cpu_guarantee: Any,
+    cpu_limit: Any,
+    mem_guarantee: Any,
+    mem_limit: Any,
+    namespace: str | None,
+    pod_name: str | None,
+    pod: Mapping[str, Any] | None,
+    observed: datetime,
+    tolerance: timedelta,
+) -> SessionRecord:
+    """The record of a session that just started, from what the spawner knows."""
+    posix = (auth_state or {}).get("posix") or {}
+    options = user_options or {}
+    group = options.get("group")
+    if not isinstance(group, str):
+        group = None
+    pod_start = parse_kube_time(((pod or {}).get("status") or {}).get("startTime"))
+    node = ((pod or {}).get("spec") or {}).get("nodeName")
+    profile = options.get("profile")
+    return SessionRecord(
+        record_id=record_id,
+        identity_key=identity_key_of(auth_state, hub_user),
+        hub_user=hub_user,
+        server_name=server_name,
+        posix_user=posix.get("username") if isinstance(posix.get("username"), str) else None,
+        uid=_int_or_none(uid) if uid is not None else _int_or_none(posix.get("uid")),
+        gid=_int_or_none(gid) if gid is not None else _int_or_none(posix.get("gid")),
+        group=group,
+        canonical_group=(iris_state or {}).get("group") or None,
+        profile=profile if isinstance(profile, str) and profile else None,
+        choices=choices_of(options),
+        image=image or None,
+        cpu_request=_float_or_none(cpu_guarantee),
+        cpu_limit=_float_or_none(cpu_limit),
+        memory_request=_int_or_none(mem_guarantee),
+        memory_limit=_int_or_none(mem_limit),
+        gpus=_int_or_none((iris_state or {}).get("gpu")) or 0,
+        node=node if isinstance(node, str) and node else None,
+        namespace=namespace or None,
+        pod=pod_name or None,
+        start=session_start(observed, pod_start, tolerance),
+        last_seen=observed,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The spawner mixin
+# --------------------------------------------------------------------------------------
+
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+_RECONCILER: list[asyncio.Future[Any]] = []
+
+
+def _background(future: Any) -> None:
+    task = asyncio.ensure_future(future)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+class AccountingMixin:
+    """Session accounting for a KubeSpawner subclass (see the module documentation).
+
+    Every accounting step is wrapped so that a failure is logged and never changes what
+    the spawner returns or raises; database writes are queued and retried
+    (:class:`~iris_jupyterhub.accounting.writer.AccountingWriter`).
+    """
+
+    # attributes of the JupyterHub/KubeSpawner class this is mixed into (for mypy)
+    log: Any
+    config: Any
+    user: Any
+    name: str
+    namespace: str
+    pod_name: str
+    poll_interval: float
+
+    _acct_record_id: str | None = None
+    _acct_info: dict[str, Any] | None = None
+    _acct_last_seen: datetime | None = None
+    _acct_counted_until: datetime | None = None
+    _acct_beat_at: float = 0.0
+    _acct_dead: bool = False
+    _acct_finished: datetime | None = None
+    _acct_settings_obj: SessionAccounting | None = None
+
+    # -- plumbing -----------------------------------------------------------------
+
+    @property
+    def accounting(self) -> SessionAccounting:
+        """This spawner's ``c.SessionAccounting`` options."""
+        if self._acct_settings_obj is None:
+            self._acct_settings_obj = SessionAccounting(config=self.config, log=self.log)
+        return self._acct_settings_obj
+
+    def _acct_writer(self) -> AccountingWriter:
+        return writer_for(self.accounting.resolved_db_url(_hub_db_url(self.config)), self.log)
+
+    def _acct_labels(self) -> SessionLabels:
+        info = self._acct_info or {}
+        user = self.user.name if self.accounting.per_user_metric_labels else ""
+        return SessionLabels.of(info.get("profile"), info.get("group"), user)
+
+    def _acct_metrics(self) -> Any:
+        return session_metrics(self.accounting.per_user_metric_labels)
+
+    def _acct_pod(self) -> Mapping[str, Any] | None:
+        reflector = getattr(self, "pod_reflector", None)
+        pods = getattr(reflector, "pods", None) or {}
+        pod = pods.get(f"{self.namespace}/{self.pod_name}")
+        return pod if isinstance(pod, Mapping) else None
+
+    def _acct_remember(self, info: dict[str, Any] | None) -> None:
+        """Keep ``info`` in the spawner state, inside IRISSpawner's ``state["iris"]``."""
+        self._acct_info = info
+        self._acct_record_id = (info or {}).get("record_id")
+        if "_iris_state" in dir(type(self)):
+            current = dict(getattr(self, "_iris_state", None) or {})
+            if info:
+                current.update(info)
+            else:
+                for key in ("record_id", "profile", "alloc"):
+                    current.pop(key, None)
+            self._iris_state = current or None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            if self.accounting.enabled and not kwargs.get("_mock"):
+                self._acct_start_reconciler()
+        except Exception as error:
+            self.log.error("Accounting reconciler not started: %s", error)
+
+    # -- start ----------------------------------------------------------------------
+
+    async def start(self) -> Any:
+        self._acct_dead = False
+        self._acct_finished = None
+        began = time.monotonic()
+        result = super().start()  # type: ignore[misc]
+        if inspect.isawaitable(result):
+            result = await result
+        if self.accounting.enabled:
+            try:
+                await self._acct_open(time.monotonic() - began)
+            except Exception:
+                self.log.exception("Accounting: could not record the start of %s", self.user.name)
+        return result
+
+    async def _acct_open(self, spawn_seconds: float) -> None:
+        settings = self.accounting
+        observed = utcnow()
+        auth_state = await self.user.get_auth_state()
+        iris_state = getattr(self, "_iris_state", None) or {}
+        record = session_record(
+            record_id=new_record_id(),
+            hub_user=self.user.name,
+            server_name=self.name,
+            auth_state=auth_state,
+            user_options=getattr(self, "user_options", None),
+            iris_state=iris_state,
+            uid=getattr(self, "uid", None),
+            gid=getattr(self, "gid", None),
+            image=getattr(self, "image", None),
+            cpu_guarantee=getattr(self, "cpu_guarantee", None),
+            cpu_limit=getattr(self, "cpu_limit", None),
+            mem_guarantee=getattr(self, "mem_guarantee", None),
+            mem_limit=getattr(self, "mem_limit", None),
+            namespace=self.namespace,
+            pod_name=self.pod_name,
+            pod=self._acct_pod(),
+            observed=observed,
+            tolerance=timedelta(seconds=settings.clock_skew_tolerance),
+        )
+        self._acct_remember(
+            {
+                "record_id": record.record_id,
+                "profile": record.profile,
+                "alloc": [allocated_cpus(record), record.gpus, allocated_memory(record)],
+                "start": record.start.isoformat(),
+                "group": record.canonical_group,
+            }
+        )
+        self._acct_last_seen = observed
+        self._acct_counted_until = record.start
+        self._acct_beat_at = time.monotonic()
+        metrics = self._acct_metrics()
+        metrics.session_started(record.record_id, self._acct_labels())
+        metrics.spawned(self._acct_labels(), spawn_seconds)
+        writer = self._acct_writer()
+        writer.queue_open(record)
+        await writer.flush()
+        self.log.info(
+            "Accounting: session %s of %s started (%s, group %s)",
+            record.record_id,
+            self.user.name,
+            record.profile or "no profile",
+            record.canonical_group or record.group,
+        )
+
+    # -- poll (heartbeats) ------------------------------------------------------------
+
+    async def poll(self) -> Any:
+        pod = self._acct_pod() if self._acct_record_id else None
+        status = await super().poll()  # type: ignore[misc]
+        if self._acct_record_id and self.accounting.enabled:
+            try:
+                if status is None:
+                    self._acct_heartbeat()
+                else:
+                    self._acct_dead = True
+                    self._acct_finished = finished_at(pod) if pod else None
+            except Exception:
+                self.log.exception("Accounting: heartbeat of %s failed", self.user.name)
+        return status
+
+    def _acct_count_usage(self, until: datetime) -> None:
+        since = self._acct_counted_until
+        self._acct_counted_until = until
+        if since is None or self._acct_info is None:
+            return
+        cpus, gpus, memory = [*(self._acct_info.get("alloc") or []), 1.0, 0, None][:3]
+        self._acct_metrics().used(
+            self._acct_labels(), (until - since).total_seconds(), float(cpus), int(gpus), memory
+        )
+
+    def _acct_heartbeat(self) -> None:
+        if time.monotonic() - self._acct_beat_at < self.accounting.heartbeat_interval:
+            return
+        record_id = self._acct_record_id
+        if record_id is None:
+            return
+        now = utcnow()
+        self._acct_beat_at = time.monotonic()
+        self._acct_last_seen = now
+        if self._acct_counted_until is None:  # first heartbeat after a hub restart
+            self._acct_counted_until = now
+        self._acct_count_usage(now)
+        writer = self._acct_writer()
+        writer.queue_heartbeat([record_id], now)
+        _background(writer.flush())
+
+    # -- stop ---------------------------------------------------------------------------
+
+    def run_post_stop_hook(self) -> Any:
+        return self._acct_post_stop()
+
+    async def _acct_post_stop(self) -> Any:
+        if self._acct_record_id and self.accounting.enabled:
+            try:
+                await self._acct_close()
+            except Exception:
+                self.log.exception("Accounting: could not record the stop of %s", self.user.name)
+        result = super().run_post_stop_hook()  # type: ignore[misc]
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _acct_close(self) -> None:
+        record_id = self._acct_record_id
+        if record_id is None:
+            return
+        settings = self.accounting
+        writer = self._acct_writer()
+        now = utcnow()
+        start = parse_kube_time((self._acct_info or {}).get("start"))
+        last_seen = self._acct_last_seen
+        if start is None or (self._acct_dead and last_seen is None):
+            try:  # after a hub restart: what the database knows
+                stored = await writer.read(lambda store: store.get(record_id))
+            except Exception as error:
+                self.log.error("Accounting: could not read session %s: %s", record_id, error)
+                stored = None
+            if stored is not None:
+                start = start or stored.start
+                last_seen = last_seen or stored.last_seen
+        start = start or now
+        reason = "poll" if self._acct_dead else "stopped"
+        end = session_end(
+            now,
+            start,
+            last_seen,
+            found_dead=self._acct_dead,
+            stale_after=timedelta(seconds=settings.stale_after(self.poll_interval)),
+            finished=self._acct_finished,
+        )
+        if self._acct_counted_until is not None and end > self._acct_counted_until:
+            self._acct_count_usage(end)
+        self._acct_metrics().session_ended(record_id)
+        writer.queue_close(record_id, end, reason)
+        await writer.flush()
+        self.log.info(
+            "Accounting: session %s of %s ended (%s) at %s",
+            record_id,
+            self.user.name,
+            reason,
+            end.isoformat(),
+        )
+        self._acct_dead = False
+        self._acct_finished = None
+
+    # -- state ----------------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()  # type: ignore[misc]
+        if self._acct_info:
+            state[STATE_KEY] = {**(state.get(STATE_KEY) or {}), **self._acct_info}
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)  # type: ignore[misc]
+        info = state.get(STATE_KEY) or {}
+        record_id = info.get("record_id")
+        if not isinstance(record_id, str):
+            return
+        self._acct_info = {
+            key: info.get(key) for key in ("record_id", "profile", "alloc", "start", "group")
+        }
+        self._acct_record_id = record_id
+        self._acct_last_seen = None
+        self._acct_counted_until = None
+        self._acct_beat_at = 0.0
+        try:
+            if self.accounting.enabled:
+                self._acct_metrics().session_started(record_id, self._acct_labels())
+        except Exception:
+            self.log.exception("Accounting: could not restore session %s", record_id)
+
+    def clear_state(self) -> None:
+        super().clear_state()  # type: ignore[misc]
+        self._acct_remember(None)
+        self._acct_last_seen = None
+        self._acct_counted_until = None
+
+    # -- the reconciler -----------------------------------------------------------------
+
+    def _acct_start_reconciler(self) -> None:
+        """Start this process's reconciler once (needs a running event loop)."""
+        if _RECONCILER:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        from .runner import run_reconciler  # noqa: PLC0415 - only in the hub
+
+        api = getattr(self, "api", None)
+        if api is None:
+            return
+        _RECONCILER.append(
+            asyncio.ensure_future(
+                run_reconciler(
+                    self.accounting,
+                    self._acct_writer(),
+                    api,
+                    label_selector=f"component={getattr(self, 'component_label', '')}",
+                    log=self.log,
+                )
+            )
+        )
+
+
+def _hub_db_url(config: Any) -> str:
+    """The hub's database URL: the running JupyterHub's, else the configured one."""
+    try:
+        from jupyterhub.app import JupyterHub  # noqa: PLC0415
+
+        if JupyterHub.initialized():
+            return str(JupyterHub.instance().db_url)
+    except Exception:  # noqa: S110 - fall back to the configuration
+        pass
+    hub = (config or {}).get("JupyterHub", {}) if config is not None else {}
+    return str(hub.get("db_url") or "sqlite:///jupyterhub.sqlite")
