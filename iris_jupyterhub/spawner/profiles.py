@@ -1,7 +1,7 @@
 """Spawn profiles: validate the admin's ``profile_list``, then judge each spawn request.
 
 The profile list is KubeSpawner's (and z2jh's ``singleuser.profileList``) format unchanged,
-with four additions:
+with five additions:
 
 ``allowed_groups`` / ``required_groups``
     On a profile, on a choice of ``profile_options`` and on an ``unlisted_choice``: lists of
@@ -16,6 +16,10 @@ with four additions:
 ``allowed_image_registries``
     On an ``unlisted_choice``: the typed value must be a well-formed image reference from
     one of these registries or registry paths (``"quay.io/jupyter"``, ``"docker.io"``).
+``storage``
+    On a profile: ``false`` to start its servers without the Manila home and group shares
+    of :class:`~iris_jupyterhub.storage.ManilaStorage` (default ``true``; no effect while
+    storage is not enabled).
 
 Requests are what KubeSpawner stores in ``user_options``: ``{"profile": <slug>, <option
 key>: <choice slug>, "<option key>--unlisted-choice": <typed value>}``, plus ``"group"``,
@@ -74,6 +78,7 @@ _PROFILE_KEYS = (
     "kubespawner_override",
     "profile_options",
     "resources",
+    "storage",
     *_GROUP_KEYS,
 )
 _OPTION_KEYS = ("display_name", "choices", "unlisted_choice")
@@ -167,6 +172,8 @@ class Profile:
     access: Access
     options: tuple[ProfileOption, ...]
     config: Mapping[str, Any]
+    storage: bool = True
+    """Whether servers of this profile get the Manila storage (the ``storage`` key)."""
 
 
 @dataclass(frozen=True)
@@ -375,6 +382,7 @@ def _profile(spec: object, gpu: GpuScheduling | None) -> Profile:
         _access(spec),
         tuple(options),
         spec,
+        _flag(spec, "storage") if "storage" in spec else True,
     )
     for option in profile.options:  # every choice must combine with the profile's settings
         for choice in option.choices:
