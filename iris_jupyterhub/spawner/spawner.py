@@ -19,6 +19,7 @@ from kubespawner import KubeSpawner
 from traitlets import Dict, Unicode, default, validate
 
 from ..auth.rules import memberships_from_auth_state
+from ..storage.spawner import prepare_storage
 from .errors import SpawnRequestError
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
@@ -162,6 +163,7 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
         group = options.pop("group", None)
         notices: list[str] = []
         resources = ResourceTotals()
+        profile_storage = True
         profiles = await self._profiles()
         if profiles:
             resolution = resolve_request(
@@ -173,6 +175,7 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
             notices += resolution.notices
             resources = resolution.resources
             options = resolution.user_options
+            profile_storage = resolution.profile.storage
         elif options:
             raise SpawnRequestError(400, "This hub offers no profiles to choose from.")
         security = pod_security(auth_state.get("posix"), group, stale_fallback=stale)
@@ -181,6 +184,8 @@ class IRISSpawner(KubeSpawner):  # type: ignore[misc]
         canonical = _canonical_of(auth_state.get("posix") or {}, security.group)
         self._check_quota(canonical, resources)
         self._apply_security(security)
+        # last: a request refused above never creates a share (ManilaStorage, if enabled)
+        await prepare_storage(self, auth_state, profile_storage=profile_storage)
         self.user_options = {**options, "group": security.group}
         self._iris_state = {
             "group": canonical,
