@@ -245,6 +245,8 @@ def validate_csi_settings(csi: CsiSettings) -> None:
         bad = [k for k in secret if not k.startswith("os-") or not _SECRET_KEY.match(k)]
         if bad:
             raise ValueError(f"ManilaStorage.manila_secret: keys must be os-*, not {bad}")
+        if secret.get("os-TLSInsecure", "false") not in ("true", "false"):
+            raise ValueError("ManilaStorage.manila_secret: os-TLSInsecure is 'true' or 'false'")
 
 
 def _metadata(share: MountedShare, csi: CsiSettings, *, namespaced: bool) -> dict[str, Any]:

@@ -15,11 +15,13 @@ recursive, done by the init container ``iris-storage-init`` on first use:
   write, new files inherit the group (setgid) and, the root staying root-owned, no member
   can lock the others out by changing its mode.
 
-It acts only while the root is still ``0:0`` (stat), so later starts are no-ops and a
-researcher's own later ``chmod`` of their home is respected. The mode is set before the
-owner: if the ``chown`` fails the directory stays ``0:0`` and is tried again on the next
-start (the pod fails to start, loudly, meanwhile); the mode is set once more after the
-``chown`` because some file systems clear setgid on ``chown``. The shell script is a fixed
+It acts only while a home's root is still owned by uid 0 (whatever its group: kubelet
+may already have applied an ``fsGroup``) and while a group share's root is still ``0:0``
+(stat), so later starts are no-ops and a researcher's own later ``chmod`` of their home
+is respected. The mode is set before the owner: if the ``chown`` fails the directory
+stays root-owned (and already private) and is tried again on the next start (the pod
+fails to start, loudly, meanwhile); the mode is set once more after the ``chown``
+because some file systems clear setgid on ``chown``. The shell script is a fixed
 text in which only integers are interpolated (share index, uid, gid, mode): no user or
 group name ever reaches a shell.
 
@@ -88,12 +90,16 @@ _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _SCRIPT_HEAD = """\
 set -eu
 own() {
-  if [ "$(stat -c %u:%g "$1")" = 0:0 ]; then
-    chmod "$4" "$1"
-    chown "$2:$3" "$1"
-    chmod "$4" "$1"
-    echo "iris-storage-init: $1 is now owned by $2:$3 with mode $4"
-  fi
+  chmod "$4" "$1"
+  chown "$2:$3" "$1"
+  chmod "$4" "$1"
+  echo "iris-storage-init: $1 is now owned by $2:$3 with mode $4"
+}
+own_home() {
+  if [ "$(stat -c %u "$1")" = 0 ]; then own "$1" "$2" "$3" "$4"; fi
+}
+own_group() {
+  if [ "$(stat -c %u:%g "$1")" = 0:0 ]; then own "$1" 0 "$2" "$3"; fi
 }
 """
 
@@ -109,14 +115,21 @@ class PodStorage:
 
 
 def ownership_script(entries: Sequence[tuple[int, int, int, int]]) -> str:
-    """The init script for ``(index, uid, gid, mode)`` entries; only integers go in."""
+    """The init script for ``(index, uid, gid, mode)`` entries; only integers go in.
+
+    ``uid`` 0 marks a group share (root-owned, changed only while ``0:0``); any other
+    uid a home (changed while its owner is root, whatever the group: kubelet may already
+    have given it the pod's ``fsGroup``).
+    """
     for entry in entries:
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in entry):
             raise ValueError(f"ownership entries are non-negative integers, not {entry!r}")
         if entry[3] > 0o7777:
             raise ValueError(f"not a file mode: {entry[3]:o}")
     lines = [
-        f"own {INIT_MOUNT_ROOT}/{index} {uid} {gid} {mode:04o}\n"
+        f"own_home {INIT_MOUNT_ROOT}/{index} {uid} {gid} {mode:04o}\n"
+        if uid
+        else f"own_group {INIT_MOUNT_ROOT}/{index} {gid} {mode:04o}\n"
         for index, uid, gid, mode in entries
     ]
     return _SCRIPT_HEAD + "".join(lines)

@@ -249,6 +249,7 @@ def test_cephfs_needs_a_cluster_id(builder: Any) -> None:
         ({"labels": {"release": "not a label value"}}, "labels"),
         ({"manila_secret": None}, "manila_secret"),
         ({"manila_secret": {**MANILA_SECRET, "password": "x"}}, "manila_secret"),
+        ({"manila_secret": {**MANILA_SECRET, "os-TLSInsecure": "yes"}}, "manila_secret"),
     ],
 )
 def test_bad_settings_name_the_trait(changes: dict[str, Any], trait: str) -> None:

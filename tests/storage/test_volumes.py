@@ -134,9 +134,11 @@ def test_script_has_only_integers_and_is_never_recursive() -> None:
     assert script.startswith(head)
     calls = script[len(head) :].splitlines()
     assert calls == [
-        f"own {INIT_MOUNT_ROOT}/0 2000001 2000001 0700",
-        f"own {INIT_MOUNT_ROOT}/1 0 3000002 2770",
+        f"own_home {INIT_MOUNT_ROOT}/0 2000001 2000001 0700",
+        f"own_group {INIT_MOUNT_ROOT}/1 3000002 2770",
     ]
+    for call in calls:  # nothing but integers after the function and the mount point
+        assert re.fullmatch(r"own_(home|group) /iris-storage/[0-9]+( [0-9]+)+", call)
     assert "-R" not in script
     assert "--recursive" not in script
     for share in shares:
@@ -225,17 +227,33 @@ def test_script_makes_new_roots_usable_once_and_only_the_root(share_roots: Path)
 
 
 @needs_root
+def test_a_home_already_given_the_pod_fs_group_is_still_made_private(share_roots: Path) -> None:
+    # What kubelet leaves behind when a driver with fsGroupPolicy File mounted it first.
+    home = share_roots / "0"
+    os.chown(home, 0, 2000001)
+    home.chmod(0o2775)
+    assert run_script(ownership_script([(0, 2000001, 2000001, HOME_MODE)]), share_roots) == 0
+    uid, gid, mode = owner(home)
+    assert (uid, gid) == (2000001, 2000001)
+    assert int(mode, 8) & 0o777 == 0o700  # GNU chmod keeps a directory's setgid bit
+
+
+@needs_root
 def test_capabilities_are_the_minimum(share_roots: Path) -> None:
     script = ownership_script([(0, 2000001, 2000001, HOME_MODE), (1, 0, 3000002, GROUP_MODE)])
     # Without FSETID the setgid bit of the group share is silently lost.
     assert run_script(script, share_roots, "+chown,+fowner") == 0
     assert owner(share_roots / "1") == (0, 3000002, "0770")
+    # Without FOWNER the second chmod of the home (no longer root's) fails, visibly.
+    os.chown(share_roots / "0", 0, 0)
+    assert run_script(script, share_roots, "+chown,+fsetid") != 0
+    assert owner(share_roots / "0") == (2000001, 2000001, "0700")  # the first chmod held
 
 
 @needs_root
 def test_a_failed_chown_leaves_the_root_for_the_next_start(share_roots: Path) -> None:
     script = ownership_script([(0, 2000001, 2000001, HOME_MODE)])
     assert run_script(script, share_roots, "+fowner,+fsetid") != 0
-    assert owner(share_roots / "0") == (0, 0, "0700")  # private, and still 0:0: retried
+    assert owner(share_roots / "0") == (0, 0, "0700")  # private, and still root's: retried
     assert run_script(script, share_roots) == 0
     assert owner(share_roots / "0") == (2000001, 2000001, "0700")
