@@ -1,12 +1,10 @@
 """Pod volumes, mounts and the ownership init container for mounted shares.
 
-Ownership of a new share
-========================
-
-Manila creates a CephFS share whose root directory is owned by ``root:root`` with mode
-755 (Manila's ``cephfs_volume_mode``), so a researcher's pod, which never runs as root,
-cannot write to it. The fix is one step on the share's *root directory only*, never
-recursive, done by the init container ``iris-storage-init`` on first use:
+**Ownership of a new share.** Manila creates a CephFS share whose root directory is owned
+by ``root:root`` with mode 755 (Manila's ``cephfs_volume_mode``), so a researcher's pod,
+which never runs as root, cannot write to it. The fix is one step on the share's *root
+directory only*, never recursive, done by the init container ``iris-storage-init`` on
+first use:
 
 * a home (``uid:gid``, the personal group) becomes ``chmod 0700`` then
   ``chown <uid>:<gid>``: private whatever the gid is (sites that give every user the same
@@ -35,15 +33,13 @@ seccomp, read-only root file system, small resources. Use an image the node alre
 (Manila CSI's default mounter) the permission check is made by the Ceph client for uid 0;
 a cephx identity with ``root_squash`` would make the step fail (visibly).
 
-Why not ``fsGroup``
--------------------
-
-Kubelet applies ``fsGroup`` to a CSI volume according to the driver's ``fsGroupPolicy``:
+**Why not fsGroup.** Kubelet applies ``fsGroup`` to a CSI volume according to the
+driver's ``fsGroupPolicy``:
 
 * Manila CSI's CSIDriver has no policy by default (``ReadWriteOnceWithFSType``), which
   ignores ``fsGroup`` for ReadWriteMany volumes: the share root would stay root-owned;
-* ceph-csi's CSIDriver says ``File``: kubelet ``chown``/``chmod``\\ s the whole tree to the
-  pod's ``fsGroup`` on *every* mount (slow on large homes). ``fsGroupChangePolicy:
+* ceph-csi's CSIDriver says ``File``: kubelet changes group and mode of the whole tree
+  to the pod's ``fsGroup`` on *every* mount (slow on large homes). ``fsGroupChangePolicy:
   OnRootMismatch`` skips that only while the root already has group ``fsGroup`` and mode
   ``2770`` or more; a 0700 home, or the share of another group than the one the pod runs
   as, never matches, and would be re-grouped recursively to the pod's group. Pods that
@@ -51,15 +47,13 @@ Kubelet applies ``fsGroup`` to a CSI volume according to the driver's ``fsGroupP
   admin sets the CSIDriver's ``fsGroupPolicy: None``); where ``fsGroup`` stays, set
   ``fsGroupChangePolicy: OnRootMismatch``.
 
-Pod Security admission
-----------------------
-
-A namespace enforcing the Pod Security ``restricted`` profile rejects a container running
-as root or adding capabilities (``baseline`` allows ``CHOWN``, ``FOWNER``, ``FSETID``).
-There, use ``pod_storage(..., ownership_init=False)`` and make share roots usable
-beforehand: the admin sets the ownership once per share (a privileged job, or
-``chown``/``chmod`` from a machine mounting the CephFS), or Manila's ``cephfs_volume_mode``
-(e.g. 1777 or 2770 with a common gid) gives new shares a usable mode to begin with.
+**Pod Security admission.** A namespace enforcing the Pod Security ``restricted`` profile
+rejects a container running as root or adding capabilities (``baseline`` allows
+``CHOWN``, ``FOWNER``, ``FSETID``). There, use ``pod_storage(..., ownership_init=False)``
+and make share roots usable beforehand: the admin sets the ownership of each new share
+(a privileged job, or ``chown``/``chmod`` from a machine mounting the CephFS), or sets
+Manila's ``cephfs_volume_mode`` so that every new share root is writable to begin with
+(it applies to all shares alike, so it trades away the privacy of homes).
 """
 
 from __future__ import annotations
