@@ -19,6 +19,7 @@ from .manila import (
     ManilaClient,
     RetryPolicy,
     Share,
+    share_available,
 )
 from .shares import (
     METADATA_CEPHX_ID,
@@ -54,4 +55,5 @@ __all__ = [
     "choose_export",
     "ensure_share",
     "parse_export_location",
+    "share_available",
 ]

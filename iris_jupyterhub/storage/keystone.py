@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -42,7 +43,8 @@ class KeystoneSession:
 
     Give either ``application_credential_id`` + ``application_credential_secret``
     (recommended; the credential fixes the project) or ``username`` + ``password`` +
-    ``project_name``. ``transport`` is for tests only.
+    ``project_name``. ``verify`` is passed to httpx (a CA bundle path, an
+    :class:`ssl.SSLContext` or a bool); ``transport`` is for tests only.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class KeystoneSession:
         timeout: float = 30.0,
         log: logging.Logger | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
         if application_credential_id:
             if not application_credential_secret:
@@ -78,7 +81,7 @@ class KeystoneSession:
         self.interface = interface
         self.service_types = tuple(service_types)
         self.log = log or _log
-        self._client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._client = httpx.AsyncClient(timeout=timeout, transport=transport, verify=verify)
         self._token: str | None = None
         self._renew_at = 0.0
         self._catalog: list[dict[str, Any]] = []

@@ -43,6 +43,7 @@ __all__ = [
     "ManilaClient",
     "RetryPolicy",
     "Share",
+    "share_available",
 ]
 
 _log = logging.getLogger(__name__)
@@ -149,6 +150,24 @@ class RetryPolicy:
             with contextlib.suppress(ValueError):
                 delay = min(max(float(retry_after), 0.0), self.max_backoff)
         return delay
+
+
+def share_available(share: Share) -> bool:
+    """Whether ``share`` is ``available``; raise :class:`StorageStateError` if it never will be.
+
+    ``error*`` statuses and deletion mean an administrator must look at the share (the
+    library never deletes or replaces it); anything else (``creating``...) is transient.
+    """
+    if share.status.startswith("error"):
+        raise StorageStateError(
+            f"Manila share {share.id} ({share.name}) is in status {share.status!r}; "
+            "an administrator must look at it (it is never deleted automatically)"
+        )
+    if share.status in ("deleting", "deleted", "soft_deleting", "inactive"):
+        raise StorageStateError(
+            f"Manila share {share.id} ({share.name}) is in status {share.status!r}"
+        )
+    return share.status == "available"
 
 
 class _TransientError(Exception):
@@ -414,19 +433,9 @@ class ManilaClient:
     async def wait_share_available(self, share_id: str) -> Share:
         """Poll until the share is ``available``; ``error*`` raises :class:`StorageStateError`."""
 
-        def done(share: Share) -> bool:
-            if share.status.startswith("error"):
-                raise StorageStateError(
-                    f"Manila share {share.id} ({share.name}) is in status {share.status!r}; "
-                    "an administrator must look at it (it is never deleted automatically)"
-                )
-            if share.status in ("deleting", "deleted", "soft_deleting", "inactive"):
-                raise StorageStateError(
-                    f"Manila share {share.id} ({share.name}) is in status {share.status!r}"
-                )
-            return share.status == "available"
-
-        return await self._poll(f"share {share_id}", lambda: self.get_share(share_id), done)
+        return await self._poll(
+            f"share {share_id}", lambda: self.get_share(share_id), share_available
+        )
 
     async def export_locations(self, share_id: str) -> list[dict[str, Any]]:
         """The share's export locations (``path``, ``preferred``, maybe ``is_admin_only``)."""

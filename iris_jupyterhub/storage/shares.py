@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from .errors import StorageConflictError, StorageStateError
 from .exports import CephExport, choose_export
-from .manila import AccessRule, ManilaClient, Share
+from .manila import AccessRule, ManilaClient, Share, share_available
 
 __all__ = [
     "METADATA_CEPHX_ID",
@@ -168,7 +168,7 @@ async def ensure_share(
                 f"Manila share {share.id} for {spec.key} has protocol {share.share_proto!r}, "
                 "not CEPHFS"
             )
-        if share.status != "available":
+        if not share_available(share):  # raises at once for shares in error
             share = await client.wait_share_available(share.id)
         rule = await _ensure_rule(client, share, spec, log)
         locations = await client.export_locations(share.id)
