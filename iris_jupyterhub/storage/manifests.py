@@ -380,14 +380,14 @@ def persistent_volume_claim_manifest(share: MountedShare, csi: CsiSettings) -> d
 _EXACT_MAPS = {"data", "spec.csi.volumeAttributes"}
 #: Values never shown in a difference (they end up in logs).
 _SECRET_PATHS = ("data",)
-_QUANTITY = re.compile(r"^([0-9]+)([KMGTPE]i?|)$")
-_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
-_UNITS |= {f"{k}i": 2 ** (10 * (i + 1)) for i, k in enumerate("KMGTPE")}
-
-
-def _quantity(value: Any) -> Any:
-    match = _QUANTITY.match(value) if isinstance(value, str) else None
-    return int(match.group(1)) * _UNITS[match.group(2)] if match else value
+#: Not compared: the size of a share grows when an admin extends it in Manila (CephFS
+#: enforces the quota; the Kubernetes figures are informational).
+_IGNORED = {"spec.capacity.storage", "spec.resources.requests.storage"}
+#: Compared in metadata: what identifies the object as ours and whose it is.
+_IDENTITY = {
+    "labels": (MANAGED_BY_LABEL, KIND_LABEL, OWNER_LABEL, SHARE_LABEL),
+    "annotations": (OWNER_ANNOTATION, ACCESS_RULE_ANNOTATION),
+}
 
 
 def _normalise(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -431,6 +431,8 @@ def _compare_mapping(
 
 
 def _compare(existing: Any, desired: Any, path: str, diffs: list[str]) -> None:
+    if path in _IGNORED:
+        return
     if isinstance(desired, Mapping):
         _compare_mapping(existing, desired, path, diffs)
     elif isinstance(desired, list):
@@ -443,7 +445,7 @@ def _compare(existing: Any, desired: Any, path: str, diffs: list[str]) -> None:
             _compare(old, new, f"{path}[{index}]", diffs)
     elif existing is None and desired in ("", False, 0):
         return  # the API server omits empty strings and false booleans
-    elif _quantity(existing) != _quantity(desired):
+    elif existing != desired:
         if path.split(".", maxsplit=1)[0] in _SECRET_PATHS:
             diffs.append(f"{path}: differs")
         else:
@@ -453,11 +455,13 @@ def _compare(existing: Any, desired: Any, path: str, diffs: list[str]) -> None:
 def same_object(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
     """The differences that matter between an existing object and the desired one.
 
-    Only what the builders set is compared: kind, name, namespace, our labels and
-    annotations (others' are ignored), and the fields of the body. Fields the server
-    adds (uid, resourceVersion, finalizers, status, ``claimRef.uid``, defaults) are
-    ignored, as are empty values the server omits; quantities compare by value. Secret
-    values are never shown. ``[]`` means the existing object is ours and equivalent.
+    Compared: kind, name, namespace, the labels and annotations that say the object is
+    ours and whose it is, and every field of the body the builders set. Ignored: other
+    labels and annotations (extra labels may change with the configuration), fields the
+    server adds (uid, resourceVersion, finalizers, status, ``claimRef.uid``, ...), empty
+    values the server omits, and the storage size (an admin may have extended the share).
+    Secret values are never shown. ``[]`` means the existing object is ours and
+    equivalent.
     """
     existing, desired = _normalise(existing), _normalise(desired)
     diffs: list[str] = []
@@ -469,8 +473,10 @@ def same_object(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> list
     for key in ("name", "namespace"):
         if old_meta.get(key) != new_meta.get(key):
             diffs.append(f"metadata.{key}: {old_meta.get(key)!r} != {new_meta.get(key)!r}")
-    for key in ("labels", "annotations"):
-        _compare(old_meta.get(key) or {}, new_meta.get(key) or {}, f"metadata.{key}", diffs)
+    for key, names in _IDENTITY.items():
+        old, new = old_meta.get(key) or {}, new_meta.get(key) or {}
+        wanted = {name: new[name] for name in names if name in new}
+        _compare(old, wanted, f"metadata.{key}", diffs)
     for key, value in desired.items():
         if key not in ("apiVersion", "kind", "metadata"):
             _compare(existing.get(key), value, key, diffs)

@@ -391,6 +391,14 @@ def test_a_claim_for_someone_else_is_listed() -> None:
     assert any(d.startswith(f"metadata.annotations.{OWNER_ANNOTATION}:") for d in diffs)
 
 
+@pytest.mark.parametrize("builder", BUILDERS, ids=lambda b: b.__name__)
+def test_a_grown_share_or_new_extra_labels_are_no_difference(builder: Any) -> None:
+    # An admin extended the share in Manila and the z2jh release labels changed since.
+    existing = as_served(builder(group_share(share_size_gb=50), settings("cephfs")))
+    desired = builder(group_share(), settings("cephfs", labels={"release": "jhub-2"}))
+    assert same_object(existing, desired) == []
+
+
 def test_secret_differences_never_show_values() -> None:
     existing = secret_manifest(home_share(access_key="AQOLDKEY=="), settings("cephfs"))
     desired = secret_manifest(home_share(), settings("cephfs"))
@@ -428,9 +436,9 @@ def test_extra_volume_attributes_and_other_kinds_are_listed() -> None:
     ]
     existing = as_served(desired)
     existing["spec"]["accessModes"] = ["ReadWriteOnce"]
-    existing["spec"]["capacity"]["storage"] = "1Gi"
+    existing["metadata"]["labels"][MANAGED_BY_LABEL] = "someone-else"
     assert same_object(existing, desired) == [
-        "spec.capacity.storage: '1Gi' != '100Gi'",
+        f"metadata.labels.{MANAGED_BY_LABEL}: 'someone-else' != 'iris-jupyterhub'",
         "spec.accessModes[0]: 'ReadWriteOnce' != 'ReadWriteMany'",
     ]
     claim = persistent_volume_claim_manifest(group_share(), settings("cephfs"))
