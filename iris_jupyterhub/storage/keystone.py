@@ -156,7 +156,13 @@ class KeystoneSession:
         """A valid token, cached until shortly before its ``expires_at``."""
         async with self._lock:
             if self._token is None or time.monotonic() >= self._renew_at:
-                await self._authenticate()
+                try:
+                    await self._authenticate()
+                except StorageUnavailableError as exc:
+                    self.log.warning(
+                        "Keystone authentication at %s failed: %s", self.auth_url, exc
+                    )
+                    raise
             assert self._token is not None  # noqa: S101  (set by _authenticate)
             return self._token
 
@@ -220,12 +226,13 @@ class KeystoneSession:
         """
         headers = dict(kwargs.pop("headers", None) or {})
         for attempt in (1, 2):
-            headers["X-Auth-Token"] = await self.token()
+            token = headers["X-Auth-Token"] = await self.token()
             response = await self._client.request(method, url, headers=headers, **kwargs)
             if response.status_code != 401:
                 return response
             await response.aread()
-            self.invalidate()
+            if self._token == token:  # not yet renewed by a concurrent request
+                self.invalidate()
             if attempt == 1:
                 self.log.info(
                     "Keystone token rejected by %s %s; authenticating again",

@@ -338,6 +338,21 @@ class OpenStackServer:
             if r.method == "DELETE" or (isinstance(r.body, dict) and "deny_access" in r.body)
         )
 
+    def shares(self) -> list[dict[str, Any]]:
+        """Snapshot of all shares (API view), safe to call from any thread."""
+        with self.lock:
+            return [self.manila.share_view(s) for s in self.manila.shares.values()]
+
+    def access_rules(self) -> list[dict[str, Any]]:
+        """Snapshot of all access rules (API view, with ``share_id``), from any thread."""
+        with self.lock:
+            return [self.manila.rule_view(r) for r in self.manila.rules.values()]
+
+    def set_export_locations(self, share_id: str, locations: list[dict[str, Any]]) -> None:
+        """Answer ``export_locations`` of ``share_id`` with ``locations`` from now on."""
+        with self.lock:
+            self.manila.export_overrides[share_id] = locations
+
     def revoke_tokens(self) -> None:
         with self.lock:
             self.tokens.clear()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import json
 import os
 import re
 import time
@@ -264,13 +263,10 @@ class ManilaState:
     def list_shares(self, project: str, query: dict[str, str], *, detail: bool) -> Reply:
         wanted: dict[str, str] = {}
         if "metadata" in query:
-            try:
-                wanted = json.loads(query["metadata"])
-            except ValueError:
-                try:
-                    wanted = ast.literal_eval(query["metadata"])
-                except (ValueError, SyntaxError):
-                    return fault(400, f"Invalid metadata filter: {query['metadata']}")
+            try:  # Manila deserialises the filter with ast.literal_eval
+                wanted = ast.literal_eval(query["metadata"])
+            except (ValueError, SyntaxError):
+                return fault(400, "Invalid value for metadata filter.")
             if not isinstance(wanted, dict):
                 return fault(400, f"Invalid metadata filter: {query['metadata']}")
         result = []
@@ -359,7 +355,7 @@ class ManilaState:
 
     def list_rules(self, project: str, query: dict[str, str]) -> Reply:
         if not query.get("share_id"):
-            return fault(400, "The field share_id must be specified.")
+            return fault(400, "The field 'share_id' has to be specified.")
         share = self.shares.get(query["share_id"])
         if share is None or share["project_id"] != project:
             return fault(404, f"Share {query['share_id']} could not be found.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from iris_jupyterhub.storage import (
@@ -87,6 +89,25 @@ async def test_fake_server_microversion_rules(
     assert response.status_code == 404
 
 
+async def test_fake_server_unknown_action_and_delete(session: KeystoneSession) -> None:
+    """Unknown actions are 400; DELETE works but is counted as destructive."""
+    with OpenStackServer() as server:
+        keystone = make_session(server)
+        client = ManilaClient(keystone, retry=FAST)
+        try:
+            share_id = await create(client)
+            url = f"{await keystone.endpoint()}/shares/{share_id}"
+            response = await keystone.request("POST", f"{url}/action", json={"grow": {}})
+            assert response.json() == {
+                "badRequest": {"code": 400, "message": "There is no such action: grow"}
+            }
+            assert (await keystone.request("DELETE", url)).status_code == 202
+        finally:
+            await keystone.aclose()
+        assert server.destructive_requests == 1
+        assert server.shares() == []
+
+
 # -------------------------------------------------------------------- shares
 
 
@@ -123,7 +144,7 @@ async def test_share_lifecycle(openstack: OpenStackServer, client: ManilaClient)
 async def test_create_passes_optional_fields(
     openstack: OpenStackServer, client: ManilaClient
 ) -> None:
-    share = await client.create_share(
+    await client.create_share(
         name="g",
         size_gb=1,
         share_type="cephfs",
@@ -131,7 +152,7 @@ async def test_create_passes_optional_fields(
         availability_zone="nova",
         metadata={"k": "v"},
     )
-    stored = openstack.manila.shares[share.id]
+    [stored] = openstack.shares()
     assert (stored["share_type"], stored["share_network_id"]) == ("cephfs", "net-1")
 
 
@@ -271,7 +292,7 @@ async def test_lost_create_response_makes_one_share(
 ) -> None:
     openstack.faults.lose_response("/shares$", method="POST")
     share_id = await create(client)
-    assert list(openstack.manila.shares) == [share_id]
+    assert [s["id"] for s in openstack.shares()] == [share_id]
     assert len(openstack.requests_matching("POST", "/shares$")) == 1
 
 
@@ -283,7 +304,7 @@ async def test_create_timeout_makes_one_share(openstack: OpenStackServer) -> Non
         share_id = await create(client)
     finally:
         await keystone.aclose()
-    assert list(openstack.manila.shares) == [share_id]
+    assert [s["id"] for s in openstack.shares()] == [share_id]
     assert len(openstack.requests_matching("POST", "/shares$")) == 1
 
 
@@ -292,7 +313,7 @@ async def test_create_refused_before_processing_is_sent_again(
 ) -> None:
     openstack.faults.fail_next("/shares$", 500, method="POST")
     share_id = await create(client)
-    assert list(openstack.manila.shares) == [share_id]
+    assert [s["id"] for s in openstack.shares()] == [share_id]
     assert [r.status for r in openstack.requests_matching("POST", "/shares$")] == [500, 202]
 
 
@@ -303,8 +324,17 @@ async def test_lost_allow_access_response_makes_one_rule(
     await client.wait_share_available(share_id)
     openstack.faults.lose_response("/action$")
     rule = await client.allow_access(share_id, "hub-user")
-    assert list(openstack.manila.rules) == [rule.id]
+    assert [r["id"] for r in openstack.access_rules()] == [rule.id]
     assert len(openstack.requests_matching("POST", "/action$")) == 1
+
+
+async def test_concurrent_requests_reauthenticate_once(
+    openstack: OpenStackServer, client: ManilaClient
+) -> None:
+    await client.find_shares(META)
+    openstack.faults.revoke_tokens()
+    await asyncio.gather(*(client.find_shares(META) for _ in range(5)))
+    assert openstack.tokens_issued == 2
 
 
 async def test_token_revoked_mid_way(openstack: OpenStackServer, client: ManilaClient) -> None:

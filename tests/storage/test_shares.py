@@ -65,17 +65,17 @@ async def test_creates_then_reuses(openstack: OpenStackServer, client: ManilaCli
     again = await ensure_share(client, spec(), log=_log)
     assert not again.created
     assert (again.share.id, again.rule, again.export) == (first.share.id, first.rule, first.export)
-    assert len(openstack.manila.shares) == 1
-    assert len(openstack.manila.rules) == 1
+    assert len(openstack.shares()) == 1
+    assert len(openstack.access_rules()) == 1
     assert posts(openstack, "/shares$") == 1
     assert posts(openstack, "/action$") == 1
 
 
 async def test_concurrent_calls_same_key(openstack: OpenStackServer, client: ManilaClient) -> None:
     results = await asyncio.gather(*(ensure_share(client, spec(), log=_log) for _ in range(10)))
-    assert {r.share.id for r in results} == set(openstack.manila.shares)
-    assert len(openstack.manila.shares) == 1
-    assert len(openstack.manila.rules) == 1
+    assert {r.share.id for r in results} == {s["id"] for s in openstack.shares()}
+    assert len(openstack.shares()) == 1
+    assert len(openstack.access_rules()) == 1
     assert [r.created for r in results].count(True) == 1
     assert len({r.rule.access_key for r in results}) == 1
     assert posts(openstack, "/shares$") == 1
@@ -88,8 +88,8 @@ async def test_concurrent_calls_different_keys(
     keys = [f"user:{i}" for i in range(5)]
     results = await asyncio.gather(*(ensure_share(client, spec(k), log=_log) for k in keys))
     assert sorted(r.share.metadata[METADATA_KEY] for r in results) == keys
-    assert len(openstack.manila.shares) == 5
-    assert len(openstack.manila.rules) == 5
+    assert len(openstack.shares()) == 5
+    assert len(openstack.access_rules()) == 5
 
 
 async def test_two_shares_for_one_key_uses_oldest(
@@ -110,7 +110,7 @@ async def test_two_shares_for_one_key_uses_oldest(
     [warning] = [r.getMessage() for r in caplog.records if "shares for key" in r.getMessage()]
     assert ids[0] in warning
     assert ids[1] in warning
-    assert len(openstack.manila.shares) == 2  # nothing deleted
+    assert len(openstack.shares()) == 2  # nothing deleted
 
 
 async def test_share_in_error_is_never_replaced(
@@ -121,7 +121,7 @@ async def test_share_in_error_is_never_replaced(
         with pytest.raises(StorageStateError, match="status 'error'"):
             await ensure_share(client, spec(), log=_log)
     assert posts(openstack, "/shares$") == 1
-    assert len(openstack.manila.shares) == 1
+    assert len(openstack.shares()) == 1
     # creating -> error after two polls; the second call sees 'error' in the listing, no poll
     assert len(openstack.requests_matching("GET", r"/shares/[0-9a-f-]+$")) == 2
 
@@ -134,7 +134,7 @@ async def test_rule_in_error_is_never_replaced(
         with pytest.raises(StorageStateError, match="state 'error'"):
             await ensure_share(client, spec(), log=_log)
     assert posts(openstack, "/action$") == 1
-    assert len(openstack.manila.rules) == 1
+    assert len(openstack.access_rules()) == 1
 
 
 async def test_existing_rule_is_reused(openstack: OpenStackServer, client: ManilaClient) -> None:
@@ -155,14 +155,14 @@ async def test_read_only_rule_is_a_conflict(
     await client.allow_access(share.id, "iris-hub", "ro")
     with pytest.raises(StorageConflictError, match="access level 'ro'"):
         await ensure_share(client, spec(), log=_log)
-    assert len(openstack.manila.rules) == 1
+    assert len(openstack.access_rules()) == 1
 
 
 async def test_unparsable_export_is_a_conflict(
     openstack: OpenStackServer, client: ManilaClient
 ) -> None:
     ready = await ensure_share(client, spec(), log=_log)
-    openstack.manila.export_overrides[ready.share.id] = [{"path": "nfs-server:exports/x"}]
+    openstack.set_export_locations(ready.share.id, [{"path": "nfs-server:exports/x"}])
     with pytest.raises(StorageConflictError, match="no usable CephFS export location"):
         await ensure_share(client, spec(), log=_log)
 
@@ -182,8 +182,8 @@ async def test_lost_responses_during_ensure(
     openstack.faults.lose_response("/action$")
     ready = await ensure_share(client, spec(), log=_log)
     assert ready.created
-    assert list(openstack.manila.shares) == [ready.share.id]
-    assert list(openstack.manila.rules) == [ready.rule.id]
+    assert [s["id"] for s in openstack.shares()] == [ready.share.id]
+    assert [r["id"] for r in openstack.access_rules()] == [ready.rule.id]
 
 
 async def test_unreachable_is_unavailable(
