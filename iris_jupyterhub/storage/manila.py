@@ -313,9 +313,22 @@ class ManilaClient:
             )
         return body
 
+    async def _endpoint(self) -> str:
+        """The catalog endpoint; transient Keystone failures are retried like reads."""
+
+        async def attempt() -> str:
+            try:
+                return await self.session.endpoint()
+            except StorageUnavailableError as exc:
+                if exc.retryable:
+                    raise _TransientError(str(exc)) from exc
+                raise
+
+        return await self._retrying("Keystone authentication", attempt)
+
     async def _url(self, suffix: str) -> str:
         await self.negotiate()
-        return f"{await self.session.endpoint()}{suffix}"
+        return f"{await self._endpoint()}{suffix}"
 
     # ---------------------------------------------------------- versions
 
@@ -324,7 +337,7 @@ class ManilaClient:
         async with self._version_lock:
             if self._version is not None:
                 return self._version
-            endpoint = await self.session.endpoint()
+            endpoint = await self._endpoint()
             parts = urlsplit(endpoint)
             root_path = re.sub(r"/v2(?:\.\d+)?(?:/[^/]*)?/?$", "", parts.path) + "/"
             root = urlunsplit((parts.scheme, parts.netloc, root_path, "", ""))

@@ -354,3 +354,22 @@ async def test_no_delete_in_client() -> None:
         source = inspect.getsource(module)
         assert '"DELETE"' not in source
         assert "deny_access" not in source.replace("no ``deny_access``", "")
+
+
+async def test_keystone_outage_is_retried(
+    openstack: OpenStackServer, client: ManilaClient
+) -> None:
+    openstack.faults.fail_next("/v3/auth/tokens", 503, count=2)
+    assert await client.find_shares(META) == []
+    assert [r.status for r in openstack.requests_matching("POST", "/v3/auth/tokens")] == [
+        503,
+        503,
+        201,
+    ]
+
+
+async def test_keystone_down_gives_up(openstack: OpenStackServer, client: ManilaClient) -> None:
+    openstack.faults.fail_next("/v3/auth/tokens", 500, count=100)
+    with pytest.raises(StorageUnavailableError, match="Keystone authentication failed after 3"):
+        await client.find_shares(META)
+    assert len(openstack.requests_matching("POST", "/v3/auth/tokens")) == FAST.attempts
