@@ -1,0 +1,1 @@
+"""Session accounting: records, store, exports (XDMoD, APEL, JSON), spool and CLI."""
