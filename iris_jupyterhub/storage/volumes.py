@@ -93,7 +93,7 @@ own_home() {
   if [ "$(stat -c %u "$1")" = 0 ]; then own "$1" "$2" "$3" "$4"; fi
 }
 own_group() {
-  if [ "$(stat -c %u:%g "$1")" = 0:0 ]; then own "$1" 0 "$2" "$3"; fi
+  if [ "$(stat -c %u:%g "$1")" = 0:0 ]; then own "$1" "$2" "$3" "$4"; fi
 }
 """
 
@@ -123,7 +123,7 @@ def ownership_script(entries: Sequence[tuple[int, int, int, int]]) -> str:
     lines = [
         f"own_home {INIT_MOUNT_ROOT}/{index} {uid} {gid} {mode:04o}\n"
         if uid
-        else f"own_group {INIT_MOUNT_ROOT}/{index} {gid} {mode:04o}\n"
+        else f"own_group {INIT_MOUNT_ROOT}/{index} 0 {gid} {mode:04o}\n"
         for index, uid, gid, mode in entries
     ]
     return _SCRIPT_HEAD + "".join(lines)

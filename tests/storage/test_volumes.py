@@ -135,10 +135,10 @@ def test_script_has_only_integers_and_is_never_recursive() -> None:
     calls = script[len(head) :].splitlines()
     assert calls == [
         f"own_home {INIT_MOUNT_ROOT}/0 2000001 2000001 0700",
-        f"own_group {INIT_MOUNT_ROOT}/1 3000002 2770",
+        f"own_group {INIT_MOUNT_ROOT}/1 0 3000002 2770",
     ]
     for call in calls:  # nothing but integers after the function and the mount point
-        assert re.fullmatch(r"own_(home|group) /iris-storage/[0-9]+( [0-9]+)+", call)
+        assert re.fullmatch(r"own_(home|group) /iris-storage/[0-9]+ [0-9]+ [0-9]+ [0-7]{4}", call)
     assert "-R" not in script
     assert "--recursive" not in script
     for share in shares:
