@@ -18,6 +18,7 @@ from jupyterhub import orm
 from kubespawner import KubeSpawner
 from traitlets import Dict, Unicode, default, validate
 
+from ..accounting.hooks import AccountingMixin
 from ..auth.rules import memberships_from_auth_state
 from ..storage.spawner import prepare_storage
 from .errors import SpawnRequestError
@@ -32,7 +33,7 @@ __all__ = ["IRISSpawner"]
 _STATE_KEY = "iris"
 
 
-class IRISSpawner(KubeSpawner):  # type: ignore[misc]
+class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
     """KubeSpawner whose ``profile_list`` understands IRIS groups and POSIX identities.
 
     ``profile_list`` takes the Zero to JupyterHub format unchanged, plus

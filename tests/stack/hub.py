@@ -128,6 +128,18 @@ class HubProcess:
         self.stop()
         self.start()
 
+    def kill(self) -> None:
+        """SIGKILL the hub and its proxy, as a crash would: no cleanup, servers keep running.
+
+        ``start()`` afterwards brings the hub back on the same database and secrets.
+        """
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():
             return ""
