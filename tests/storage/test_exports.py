@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iris_jupyterhub.storage import CephExport, choose_export, parse_export_location
@@ -70,6 +70,7 @@ _segment = st.text(
 )
 
 
+@settings(deadline=None)  # no wall-clock limits in unit tests
 @given(
     monitors=st.lists(_monitor, min_size=1, max_size=5),
     segments=st.lists(_segment, min_size=0, max_size=6),
@@ -83,6 +84,7 @@ def test_round_trip(monitors: list[str], segments: list[str]) -> None:
     assert parse_export_location(export.location) == export
 
 
+@settings(deadline=None, max_examples=300)
 @given(st.text(max_size=60))
 def test_arbitrary_text_parses_faithfully_or_raises(text: str) -> None:
     try:
