@@ -143,7 +143,7 @@ async def ensure_object(
         log.error("Storage: %s", detail)
         raise StorageConflictError(detail, user_message=_CONFLICT)
     raise StorageUnavailableError(
-        f"{where} kept disappearing while adopted", user_message=_UNAVAILABLE
+        f"{where} kept disappearing while adopted", user_message=_UNAVAILABLE, retryable=True
     )
 
 

@@ -49,6 +49,7 @@ from .shares import ReadyShare, ShareSpec, ensure_share
 from .volumes import PodStorage, pod_storage
 
 __all__ = [
+    "HOME_SIGN_IN_FAILED",
     "HOME_UNAVAILABLE",
     "StorageOwner",
     "StorageService",
@@ -64,6 +65,12 @@ HOME_UNAVAILABLE = (
     "Your files are safe; please try again in a few minutes."
 )
 """What a researcher reads when Manila, Keystone or the cluster did not answer in time."""
+
+HOME_SIGN_IN_FAILED = (
+    "Your home directory is unavailable right now because this hub could not sign in to its "
+    "storage service. Your files are safe; the hub administrators have been told."
+)
+"""What a researcher reads when Keystone keeps refusing the hub's credentials."""
 
 _NO_IDENTITY = (
     "Your account has no storage identity on this hub yet, so your home directory cannot "
@@ -256,7 +263,7 @@ class StorageService:
             raise StorageUnavailableError(detail, user_message=HOME_UNAVAILABLE) from None
         except StorageUnavailableError as e:
             self.log.error("Storage for %s unavailable: %s", owner.username, e.detail)
-            e.user_message = HOME_UNAVAILABLE
+            e.user_message = HOME_UNAVAILABLE if e.retryable else HOME_SIGN_IN_FAILED
             raise
         except StorageError as e:
             self.log.error("Storage for %s failed: %s", owner.username, e.detail)

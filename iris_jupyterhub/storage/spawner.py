@@ -21,7 +21,7 @@ from .errors import StorageError, StorageQuotaError, StorageUnavailableError
 if TYPE_CHECKING:
     from .volumes import PodStorage
 
-__all__ = ["apply_pod_storage", "prepare_storage", "storage_settings"]
+__all__ = ["apply_pod_storage", "literal", "prepare_storage", "storage_settings"]
 
 _MISCONFIGURED = (
     "This hub's storage is misconfigured, so servers cannot be started. "
@@ -90,13 +90,26 @@ def _spawn_error(error: StorageError) -> web.HTTPError:
     return http_error(_status(error), error.user_message, headers=headers)
 
 
+def literal(value: Any) -> Any:
+    """``value`` with ``{``/``}`` doubled in every string: KubeSpawner expands
+    ``{username}``-style templates in volumes, mounts and init containers with
+    ``str.format``, and the init container's shell script has braces of its own."""
+    if isinstance(value, str):
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, Mapping):
+        return {k: literal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [literal(v) for v in value]
+    return value
+
+
 def _extend(current: Any, added: Sequence[Mapping[str, Any]], key: str) -> Any:
     """Add ``added`` to a KubeSpawner list trait that may also be a dict (KubeSpawner 7)."""
     if isinstance(current, Mapping):
         merged = dict(current)
-        merged.update({f"iris-storage-{item[key]}": dict(item) for item in added})
+        merged.update({f"iris-storage-{item[key]}": literal(item) for item in added})
         return merged
-    return [*(current or []), *(dict(item) for item in added)]
+    return [*(current or []), *(literal(item) for item in added)]
 
 
 def apply_pod_storage(spawner: Any, storage: PodStorage, *, home: str) -> None:
