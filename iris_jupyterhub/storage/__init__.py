@@ -1,5 +1,6 @@
 """Per-user and per-group CephFS storage from OpenStack Manila."""
 
+from .config import ManilaStorage
 from .errors import (
     StorageConfigError,
     StorageConflictError,
@@ -11,7 +12,18 @@ from .errors import (
     StorageVersionError,
 )
 from .exports import CephExport, choose_export, parse_export_location
+from .groups import GroupShare, parse_group_shares
 from .keystone import KeystoneSession
+from .kube import AppliedObject, apply_objects, ensure_object
+from .manifests import (
+    CsiSettings,
+    MountedShare,
+    object_name_for,
+    persistent_volume_claim_manifest,
+    persistent_volume_manifest,
+    same_object,
+    secret_manifest,
+)
 from .manila import (
     MAX_MICROVERSION,
     MIN_MICROVERSION,
@@ -21,6 +33,16 @@ from .manila import (
     Share,
     share_available,
 )
+from .service import (
+    HOME_SIGN_IN_FAILED,
+    HOME_UNAVAILABLE,
+    StorageOwner,
+    StorageService,
+    group_key,
+    home_key,
+    owner_from_auth_state,
+    service_for,
+)
 from .shares import (
     METADATA_CEPHX_ID,
     METADATA_KEY,
@@ -29,17 +51,27 @@ from .shares import (
     ShareSpec,
     ensure_share,
 )
+from .spawner import apply_pod_storage, prepare_storage, storage_settings
+from .volumes import PodStorage, pod_storage
 
 __all__ = [
+    "HOME_SIGN_IN_FAILED",
+    "HOME_UNAVAILABLE",
     "MAX_MICROVERSION",
     "METADATA_CEPHX_ID",
     "METADATA_KEY",
     "METADATA_MANAGED",
     "MIN_MICROVERSION",
     "AccessRule",
+    "AppliedObject",
     "CephExport",
+    "CsiSettings",
+    "GroupShare",
     "KeystoneSession",
     "ManilaClient",
+    "ManilaStorage",
+    "MountedShare",
+    "PodStorage",
     "ReadyShare",
     "RetryPolicy",
     "Share",
@@ -48,12 +80,30 @@ __all__ = [
     "StorageConflictError",
     "StorageError",
     "StorageNotFoundError",
+    "StorageOwner",
     "StorageQuotaError",
+    "StorageService",
     "StorageStateError",
     "StorageUnavailableError",
     "StorageVersionError",
+    "apply_objects",
+    "apply_pod_storage",
     "choose_export",
+    "ensure_object",
     "ensure_share",
+    "group_key",
+    "home_key",
+    "object_name_for",
+    "owner_from_auth_state",
     "parse_export_location",
+    "parse_group_shares",
+    "persistent_volume_claim_manifest",
+    "persistent_volume_manifest",
+    "pod_storage",
+    "prepare_storage",
+    "same_object",
+    "secret_manifest",
+    "service_for",
     "share_available",
+    "storage_settings",
 ]
