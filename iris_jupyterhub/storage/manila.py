@@ -292,6 +292,9 @@ class ManilaClient:
 
         ``metadata`` must identify the share uniquely: it is how a lost response is
         recognised (the share then exists and is returned instead of creating another).
+        One race remains: a request that times out on the client but reaches Manila
+        only after the re-find; :func:`~iris_jupyterhub.storage.shares.ensure_share`
+        then finds two shares later, uses the oldest and logs both (never deletes).
         """
         url = await self._url("/shares")
         share: dict[str, Any] = {

@@ -84,7 +84,7 @@ class ReadyShare:
     created: bool
 
 
-def _lock_for(client: ManilaClient, key: str) -> asyncio.Lock:
+def _lock_for(key: str) -> asyncio.Lock:
     # keyed by event loop too: an asyncio.Lock must not be shared across loops
     lock_key = (id(asyncio.get_running_loop()), key)
     lock = _locks.get(lock_key)
@@ -161,7 +161,7 @@ async def ensure_share(
     :class:`~iris_jupyterhub.storage.errors.StorageError` subclass on failure.
     """
     log = log or _log
-    async with _lock_for(client, spec.key):
+    async with _lock_for(spec.key):
         share, created = await _find_or_create(client, spec, log)
         if share.share_proto.upper() != "CEPHFS":
             raise StorageConflictError(

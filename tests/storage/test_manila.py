@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -373,3 +374,32 @@ async def test_keystone_down_gives_up(openstack: OpenStackServer, client: Manila
     with pytest.raises(StorageUnavailableError, match="Keystone authentication failed after 3"):
         await client.find_shares(META)
     assert len(openstack.requests_matching("POST", "/v3/auth/tokens")) == FAST.attempts
+
+
+@pytest.mark.openstack(quota_shares=0)
+async def test_failures_are_logged_with_context(
+    openstack: OpenStackServer, client: ManilaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.DEBUG, logger="iris_jupyterhub.storage"),
+        pytest.raises(StorageQuotaError),
+    ):
+        await create(client)
+    [post] = openstack.requests_matching("POST", "/shares$")
+    messages = [r.getMessage() for r in caplog.records]
+    debug = [m for m in messages if m.startswith("Manila GET") and "/shares/detail" not in m]
+    assert debug  # every request is logged at debug (here: the version document)
+    [failure] = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("iris_jupyterhub")
+    ]
+    assert post.path in failure
+    assert "request id req-" in failure
+    assert "Maximum number of shares allowed (0) exceeded" in failure
+
+
+@pytest.mark.openstack(share_ready_polls=10**6, share_ready_seconds=0.05)
+async def test_fake_share_settles_after_time(client: ManilaClient) -> None:
+    share_id = await create(client)
+    assert (await client.wait_share_available(share_id)).status == "available"
