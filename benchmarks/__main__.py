@@ -11,13 +11,18 @@ import sys
 import time
 import traceback
 
-from benchmarks import login, posix, spawner
+from benchmarks import accounting, login, posix, spawner
 
 
 def main() -> int:
     start = time.perf_counter()
     failed = []
-    for name, bench in [("login", login.run), ("posix", posix.run), ("spawner", spawner.run)]:
+    for name, bench in [
+        ("login", login.run),
+        ("posix", posix.run),
+        ("spawner", spawner.run),
+        ("accounting", accounting.run),
+    ]:
         section = time.perf_counter()
         try:
             bench(print)

@@ -49,7 +49,8 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
+from functools import lru_cache
 
 from .records import (
     SessionRecord,
@@ -57,8 +58,6 @@ from .records import (
     allocated_memory,
     epoch,
     fqan,
-    month_start,
-    months_between,
     next_month,
     utc,
 )
@@ -78,7 +77,6 @@ MAX_GLOBAL_USER_NAME = 255
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _PERCENTS_RE = re.compile(r"%{2,}")
 _MIB = 1024 * 1024
-_SECOND = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -118,73 +116,94 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _text(value: str) -> str:
+    """:func:`clean` and strip, with a fast path for the usual clean value."""
+    if _CONTROL_RE.search(value) is None and "%%" not in value:
+        return value.strip()
+    return clean(value).strip()
+
+
+@lru_cache(maxsize=256)
+def _month(year: int, month: int) -> tuple[datetime, datetime, int]:
+    """First instant of a month, of the next one, and the epoch of the month's last second."""
+    first = datetime(year, month, 1, tzinfo=timezone.utc)
+    following = next_month(first)
+    return first, following, epoch(following) - 1
+
+
 def apel_records(
-    record: SessionRecord, start: datetime, end: datetime, as_of: datetime
+    record: SessionRecord,
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+    options: ApelOptions | None = None,
 ) -> Iterator[tuple[datetime, dict[str, str]]]:
-    """The (month, fields) records of one session for the months overlapping [start, end)."""
+    """The (month, fields) records of one session for the months overlapping [start, end).
+
+    ``fields`` are in message order, cleaned, empty ones left out; the site fields come
+    from ``options`` (left out without).
+    """
     start, end, as_of = utc(start), utc(end), utc(as_of)
     begin = record.start
     last = max(record.end if record.end is not None else as_of, begin)
-    base = _static_fields(record)
+    head, tail = _session_fields(record, options)
     cpus = allocated_cpus(record)
-    for month in months_between(begin, last):
-        following = next_month(month)
-        if not (month < end and following > start):
+    count = _number(cpus)
+    begin_epoch, last_epoch = epoch(begin), epoch(last)
+    year, month = begin.year, begin.month
+    while (year, month) <= (last.year, last.month):
+        first, following, month_end = _month(year, month)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if not (first < end and following > start):
             continue
-        final = month == month_start(last)
-        measured = last if final else following - _SECOND
-        wall = max(0, epoch(measured) - epoch(begin))
-        fields = {"RecordCreateTime": str(epoch(measured)), **base}
+        final = last < following
+        measured = last_epoch if final else month_end
+        wall = max(0, measured - begin_epoch)
+        fields = {"RecordCreateTime": str(measured), **head}
         completed = final and record.end is not None
         fields["Status"] = "completed" if completed else "started"
-        fields["StartTime"] = str(epoch(begin))
+        fields["StartTime"] = str(begin_epoch)
         if completed:
-            fields["EndTime"] = str(epoch(last))
+            fields["EndTime"] = str(last_epoch)
         fields["SuspendDuration"] = "0"
         fields["WallDuration"] = str(wall)
         fields["CpuDuration"] = str(round(wall * cpus))
-        fields["CpuCount"] = _number(cpus)
-        fields.update(_tail_fields(record))
-        yield month, fields
+        fields["CpuCount"] = count
+        fields.update(tail)
+        yield first, fields
 
 
-def _static_fields(record: SessionRecord) -> dict[str, str]:
-    fields = {"VMUUID": record.record_id, "SiteName": "", "CloudComputeService": ""}
+def _session_fields(
+    record: SessionRecord, options: ApelOptions | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The fields before Status and after CpuCount, which are the same every month."""
+    head = {"VMUUID": _text(record.record_id)}
+    tail: dict[str, str] = {}
+    if options is not None:
+        head["SiteName"] = _text(options.site_name)
+        if options.cloud_compute_service:
+            head["CloudComputeService"] = _text(options.cloud_compute_service)
     if record.pod:
-        fields["MachineName"] = record.pod
-    fields["LocalUserId"] = record.posix_user or record.hub_user
+        head["MachineName"] = _text(record.pod)
+    head["LocalUserId"] = _text(record.posix_user or record.hub_user)
     if record.group:
-        fields["LocalGroupId"] = record.group
-    fields["GlobalUserName"] = global_user_name(record.identity_key)
+        head["LocalGroupId"] = _text(record.group)
+    head["GlobalUserName"] = global_user_name(record.identity_key)
     if record.canonical_group:
-        fields["FQAN"] = fqan(record.canonical_group)
-    return fields
-
-
-def _tail_fields(record: SessionRecord) -> dict[str, str]:
-    fields: dict[str, str] = {}
+        head["FQAN"] = fqan(record.canonical_group)
     memory = allocated_memory(record)
     if memory is not None:
-        fields["Memory"] = str(max(1, math.ceil(memory / _MIB)))
+        tail["Memory"] = str(max(1, math.ceil(memory / _MIB)))
     if record.image:
-        fields["ImageId"] = record.image
-    fields["CloudType"] = ""
-    return fields
+        tail["ImageId"] = _text(record.image)
+    if options is not None:
+        tail["CloudType"] = _text(options.cloud_type)
+    return {k: v for k, v in head.items() if v}, {k: v for k, v in tail.items() if v}
 
 
-def format_apel_record(fields: dict[str, str], options: ApelOptions) -> str:
-    """The ``Key: value`` lines of one record (site options filled in), with a final newline."""
-    site = {
-        "SiteName": options.site_name,
-        "CloudComputeService": options.cloud_compute_service or "",
-        "CloudType": options.cloud_type,
-    }
-    lines = []
-    for key, value in fields.items():
-        text = clean(site.get(key, value)).strip()
-        if text:
-            lines.append(f"{key}: {text}\n")
-    return "".join(lines)
+def format_apel_record(fields: dict[str, str]) -> str:
+    """The ``Key: value`` lines of one record from :func:`apel_records`, final newline included."""
+    return "".join([f"{key}: {value}\n" for key, value in fields.items()])
 
 
 def apel_messages(
@@ -201,8 +220,8 @@ def apel_messages(
     """
     batch: list[str] = []
     for record in records:
-        for _month, fields in apel_records(record, start, end, as_of):
-            batch.append(format_apel_record(fields, options))
+        for _first, fields in apel_records(record, start, end, as_of, options):
+            batch.append(format_apel_record(fields))
             if len(batch) >= options.records_per_message:
                 yield _message(batch)
                 batch = []

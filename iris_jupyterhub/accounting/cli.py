@@ -4,10 +4,11 @@ The database is found like the ``posix`` commands find the registry, first match
 
 1. ``--db-url URL``;
 2. ``--config PATH`` (a ``jupyterhub_config.py``): ``c.SessionAccounting.db_url``, else
-   ``c.IdentityRegistry.db_url``, else the SQLite file ``iris-identities.sqlite`` beside the
-   hub's SQLite database (``c.JupyterHub.db_url``), as the hub chooses it;
+   ``c.IdentityRegistry.db_url``;
 3. the environment variable ``IRIS_REGISTRY_DB_URL``;
-4. ``iris-identities.sqlite`` in the current directory.
+4. the SQLite file ``iris-identities.sqlite`` beside the hub's SQLite database
+   (``c.JupyterHub.db_url`` of ``--config``), as the hub chooses it; without ``--config``,
+   in the current directory.
 
 Site options (APEL site name, compute service, XDMoD resource, spool directory, records
 per message) come from ``c.SessionAccounting`` in ``--config``; command-line flags win.
@@ -31,7 +32,7 @@ from traitlets.config import Config
 from ..posix.cli import DB_URL_ENV, CommandError, load_config
 from ..posix.errors import RegistryError
 from .apel import ApelOptions
-from .config import REGISTRY_FILE, SessionAccounting, resolve_db_url
+from .config import SessionAccounting, resolve_db_url
 from .export import FORMATS, default_range, parse_bound, run_export
 from .records import SessionRecord
 from .store import AccountingStore
@@ -59,14 +60,12 @@ def database_url(args: argparse.Namespace, config: Config) -> str:
     """The database URL chosen by the rules in the module documentation."""
     if args.db_url:
         return str(args.db_url)
-    if args.config:
-        hub = config.get("JupyterHub", Config())
-        hub_db = str(hub.get("db_url", "") or "sqlite:///jupyterhub.sqlite")
-        section = config.get("SessionAccounting", Config())
-        return resolve_db_url(str(section.get("db_url", "") or ""), config, hub_db)
-    if os.environ.get(DB_URL_ENV):
+    accounting = config.get("SessionAccounting", Config()).get("db_url", "")
+    registry = config.get("IdentityRegistry", Config()).get("db_url", "")
+    if not (accounting or registry) and os.environ.get(DB_URL_ENV):
         return os.environ[DB_URL_ENV]
-    return f"sqlite:///{REGISTRY_FILE}"
+    hub_db = str(config.get("JupyterHub", Config()).get("db_url", "") or "")
+    return resolve_db_url(str(accounting or ""), config, hub_db or "sqlite:///jupyterhub.sqlite")
 
 
 @contextmanager
@@ -174,9 +173,9 @@ _DESCRIPTION = """\
 Export the session records of IRISSpawner for Open XDMoD (Slurm sacct format) and APEL
 (cloud accounting messages for ssmsend), or as JSON lines; list sessions.
 
-Database, first match wins: --db-url URL; else --config jupyterhub_config.py
-(c.SessionAccounting.db_url, else the identity registry's database); else
-$IRIS_REGISTRY_DB_URL; else iris-identities.sqlite in the current directory.
+Database, first match wins: --db-url URL; else c.SessionAccounting.db_url or
+c.IdentityRegistry.db_url in --config jupyterhub_config.py; else $IRIS_REGISTRY_DB_URL;
+else iris-identities.sqlite beside the hub's SQLite database (current directory).
 """
 
 _EXPORT_EPILOG = """\

@@ -31,13 +31,13 @@ KEYS = (
 def _time(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return utc(value).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(value).isoformat()[:19] + "Z"
 
 
 def json_object(record: SessionRecord) -> dict[str, Any]:
     """The JSON object of one session, keys in :data:`KEYS` order."""
     end = None if record.end is None else max(record.end, record.start)
-    values: dict[str, Any] = {
+    return {  # in KEYS order
         "record_id": record.record_id,
         "job_id": record.job_id,
         "identity_key": record.identity_key,
@@ -51,7 +51,7 @@ def json_object(record: SessionRecord) -> dict[str, Any]:
         "vo": vo_of(record.canonical_group),
         "fqan": fqan(record.canonical_group) or None,
         "profile": record.profile,
-        "choices": {key: record.choices[key] for key in sorted(record.choices)},
+        "choices": dict(sorted(record.choices.items())),
         "image": record.image,
         "cpu_request": record.cpu_request,
         "cpu_limit": record.cpu_limit,
@@ -67,7 +67,6 @@ def json_object(record: SessionRecord) -> dict[str, Any]:
         "end_reason": record.end_reason,
         "last_seen": _time(record.last_seen),
     }
-    return {key: values[key] for key in KEYS}
 
 
 def json_line(record: SessionRecord) -> str:

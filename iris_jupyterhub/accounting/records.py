@@ -37,6 +37,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 __all__ = [
     "END_REASONS",
@@ -63,6 +64,8 @@ _CANONICAL_RE = re.compile(
 
 def utc(value: datetime) -> datetime:
     """``value`` in UTC; a naive datetime is an error (its zone would be a guess)."""
+    if value.tzinfo is timezone.utc:
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: accounting times must be UTC")
     return value.astimezone(timezone.utc)
@@ -152,6 +155,7 @@ def allocated_memory(record: SessionRecord) -> int | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def _parse_canonical(canonical_group: str) -> tuple[str, str | None]:
     match = _CANONICAL_RE.fullmatch(canonical_group)
     if match is None:

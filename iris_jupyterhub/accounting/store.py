@@ -27,15 +27,18 @@ Database failures raise :class:`~iris_jupyterhub.posix.RegistryError` subclasses
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, tuple_, update
+from sqlalchemy import Engine, Table, and_, insert, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..posix.database import make_engine, read_connection, write_session
@@ -59,6 +62,14 @@ def upgrade_accounting(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+_UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _name(value: str | None) -> str | None:
+    """A name column value PostgreSQL and SQLite can store (NUL, lone surrogates -> U+FFFD)."""
+    return None if value is None else _UNSTORABLE_RE.sub("\ufffd", value)
+
+
 def _choices_json(choices: Any) -> str:
     return json.dumps(dict(choices), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 
@@ -68,11 +79,11 @@ def _values(record: SessionRecord) -> dict[str, Any]:
         "record_id": record.record_id,
         "identity_key": record.identity_key,
         "hub_user": record.hub_user,
-        "server_name": record.server_name,
-        "posix_user": record.posix_user,
+        "server_name": _name(record.server_name),
+        "posix_user": _name(record.posix_user),
         "uid": record.uid,
         "gid": record.gid,
-        "posix_group": record.group,
+        "posix_group": _name(record.group),
         "canonical_group": record.canonical_group,
         "profile": record.profile,
         "choices": _choices_json(record.choices),
@@ -82,9 +93,9 @@ def _values(record: SessionRecord) -> dict[str, Any]:
         "memory_request": record.memory_request,
         "memory_limit": record.memory_limit,
         "gpus": record.gpus,
-        "node": record.node,
-        "namespace": record.namespace,
-        "pod": record.pod,
+        "node": _name(record.node),
+        "namespace": _name(record.namespace),
+        "pod": _name(record.pod),
         "start_time": record.start,
         "end_time": None if record.end is None else max(record.end, record.start),
         "end_reason": record.end_reason,
@@ -92,34 +103,55 @@ def _values(record: SessionRecord) -> dict[str, Any]:
     }
 
 
-def _record(row: Row[Any]) -> SessionRecord:
-    m = row._mapping
+_COLUMNS = (
+    "id", "record_id", "identity_key", "hub_user", "server_name", "posix_user", "uid", "gid",
+    "posix_group", "canonical_group", "profile", "choices", "image", "cpu_request", "cpu_limit",
+    "memory_request", "memory_limit", "gpus", "node", "namespace", "pod", "start_time",
+    "end_time", "end_reason", "last_seen",
+)  # fmt: skip
+_SELECT = select(*(_C[name] for name in _COLUMNS))
+
+
+@lru_cache(maxsize=4096)
+def _choices(text: str) -> Mapping[str, str]:
+    """Parsed profile choices, shared read-only between records (few distinct values)."""
+    return MappingProxyType(json.loads(text))
+
+
+def _record(row: Sequence[Any]) -> SessionRecord:
+    """A record from a row of :data:`_SELECT` (positional: the export's hot path)."""
+    (
+        job_id, record_id, identity_key, hub_user, server_name, posix_user, uid, gid,
+        posix_group, canonical_group, profile, choices, image, cpu_request, cpu_limit,
+        memory_request, memory_limit, gpus, node, namespace, pod, start, end, end_reason,
+        last_seen,
+    ) = row  # fmt: skip
     return SessionRecord(
-        record_id=m["record_id"],
-        identity_key=m["identity_key"],
-        hub_user=m["hub_user"],
-        server_name=m["server_name"],
-        posix_user=m["posix_user"],
-        uid=m["uid"],
-        gid=m["gid"],
-        group=m["posix_group"],
-        canonical_group=m["canonical_group"],
-        profile=m["profile"],
-        choices=json.loads(m["choices"]),
-        image=m["image"],
-        cpu_request=m["cpu_request"],
-        cpu_limit=m["cpu_limit"],
-        memory_request=m["memory_request"],
-        memory_limit=m["memory_limit"],
-        gpus=m["gpus"],
-        node=m["node"],
-        namespace=m["namespace"],
-        pod=m["pod"],
-        start=m["start_time"],
-        end=m["end_time"],
-        end_reason=m["end_reason"],
-        last_seen=m["last_seen"],
-        job_id=m["id"],
+        record_id=record_id,
+        identity_key=identity_key,
+        hub_user=hub_user,
+        server_name=server_name,
+        posix_user=posix_user,
+        uid=uid,
+        gid=gid,
+        group=posix_group,
+        canonical_group=canonical_group,
+        profile=profile,
+        choices=_choices(choices),
+        image=image,
+        cpu_request=cpu_request,
+        cpu_limit=cpu_limit,
+        memory_request=memory_request,
+        memory_limit=memory_limit,
+        gpus=gpus,
+        node=node,
+        namespace=namespace,
+        pod=pod,
+        start=start,
+        end=end,
+        end_reason=end_reason,
+        last_seen=last_seen,
+        job_id=job_id,
     )
 
 
@@ -172,7 +204,7 @@ class AccountingStore:
                 session.execute(insert(_TABLE).values(**_values(record)))
                 return
             fill = {
-                name: getattr(record, name)
+                name: _name(getattr(record, name))
                 for name in ("node", "namespace", "pod")
                 if getattr(found, name) is None and getattr(record, name) is not None
             }
@@ -243,7 +275,7 @@ class AccountingStore:
         """The session ``record_id``, or None."""
         engine = self._ready()
         with read_connection(engine, "reading an accounting record") as connection:
-            row = connection.execute(select(_TABLE).where(_C.record_id == record_id)).first()
+            row = connection.execute(_SELECT.where(_C.record_id == record_id)).first()
         return None if row is None else _record(row)
 
     def open_sessions(self) -> list[SessionRecord]:
@@ -251,7 +283,7 @@ class AccountingStore:
         engine = self._ready()
         with read_connection(engine, "listing open accounting records") as connection:
             rows = connection.execute(
-                select(_TABLE).where(_C.end_time.is_(None)).order_by(_C.start_time, _C.record_id)
+                _SELECT.where(_C.end_time.is_(None)).order_by(_C.start_time, _C.record_id)
             ).all()
         return [_record(row) for row in rows]
 
@@ -279,7 +311,7 @@ class AccountingStore:
         engine = self._ready()
         after: tuple[datetime, str] | None = None
         while True:
-            query = select(_TABLE).where(condition)
+            query = _SELECT.where(condition)
             if after is not None:
                 query = query.where(tuple_(_C.start_time, _C.record_id) > after)
             query = query.order_by(_C.start_time, _C.record_id).limit(batch)
@@ -289,5 +321,5 @@ class AccountingStore:
                 yield _record(row)
             if len(rows) < batch:
                 return
-            last = rows[-1]._mapping
-            after = (last["start_time"], last["record_id"])
+            last = rows[-1]
+            after = (last.start_time, last.record_id)

@@ -101,7 +101,8 @@ def slurm_memory(size: int | None) -> str:
 
 
 def _time(value: datetime) -> str:
-    return utc(value).strftime("%Y-%m-%dT%H:%M:%S")
+    """``YYYY-MM-DDTHH:MM:SS`` of a UTC datetime (truncated to the second)."""
+    return utc(value).isoformat()[:19]
 
 
 def _tres(cpus: int, memory: str, gpus: int) -> str:
@@ -120,41 +121,47 @@ def xdmod_line(record: SessionRecord, options: XdmodOptions) -> str:
         raise ValueError(f"session {record.record_id} is still open")
     if record.job_id is None:
         raise ValueError(f"session {record.record_id} has no numeric job id (not stored)")
-    start = record.start.replace(microsecond=0)
-    end = max(record.end, record.start).replace(microsecond=0)
+    start = record.start
+    end = max(record.end, start)
     cpus = math.ceil(allocated_cpus(record))
     memory = slurm_memory(allocated_memory(record))
     tres = _tres(cpus, memory, record.gpus)
     job = str(record.job_id)
-    fields = (
+    started = _time(start)
+    name = record.profile or options.default_partition
+    fields = [
         job,
         job,
         options.resource,
-        record.profile or options.default_partition,
+        name,
         "normal",
         vo_of(record.canonical_group) or options.default_account,
         record.group or "",
-        "" if record.gid is None else record.gid,
+        "" if record.gid is None else str(record.gid),
         record.posix_user or record.hub_user,
-        "" if record.uid is None else record.uid,
-        _time(start),
-        _time(start),
-        _time(start),
+        "" if record.uid is None else str(record.uid),
+        started,
+        started,
+        started,
         _time(end),
         format_elapsed(epoch(end) - epoch(start)),
         "0:0",
         STATES[record.end_reason],
-        1,
-        cpus,
-        cpus,
+        "1",
+        str(cpus),
+        str(cpus),
         memory,
         tres,
         tres,
         "UNLIMITED",
         record.node or "unknown",
-    )
-    cleaned = [_clean(value) for value in fields]
-    cleaned.append(_clean(record.profile or options.default_partition, last=True))
+        name,
+    ]
+    line = "|".join(fields)
+    if line.count("|") == len(FIELDS) - 1 and _CONTROL_RE.search(line) is None:
+        return line  # the common case: nothing to clean
+    cleaned = [_clean(value) for value in fields[:-1]]
+    cleaned.append(_clean(name, last=True))
     return "|".join(cleaned)
 
 

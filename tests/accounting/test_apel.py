@@ -95,7 +95,7 @@ def test_golden_file_parsed_by_the_apel_loader(apel_loader: Any) -> None:
 
 def test_hostile_values_cannot_break_the_message(apel_loader: Any) -> None:
     record = next(r for r in golden_sessions() if r.job_id == 4)
-    [(_, fields)] = list(apel_records(record, *RANGE, AS_OF))
+    [(_, fields)] = list(apel_records(record, *RANGE, AS_OF, OPTIONS))
     message = next(apel_messages([record], *RANGE, AS_OF, OPTIONS))
     [row] = _parse(apel_loader, message)
     assert row["GlobalUserName"] == "https://aai.egi.eu/auth/realms/egi 1234@egi.eu forged: line"

@@ -174,3 +174,31 @@ def test_database_from_environment(
     assert code == 0
     assert "00000000000000000000000000000005" in stdout
     assert os.environ["IRIS_REGISTRY_DB_URL"] == loaded
+
+
+def test_database_beside_the_hub_or_from_the_registry_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub_dir = tmp_path / "hub"
+    hub_dir.mkdir()
+    beside = AccountingStore.from_url(f"sqlite:///{hub_dir / 'iris-identities.sqlite'}")
+    beside.open_session(golden_sessions()[0])
+    beside.close()
+    elsewhere = tmp_path / "registry.sqlite"
+    other = AccountingStore.from_url(f"sqlite:///{elsewhere}")
+    other.open_session(golden_sessions()[1])
+    other.close()
+    monkeypatch.delenv("IRIS_REGISTRY_DB_URL", raising=False)
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(f"c.JupyterHub.db_url = 'sqlite:///{hub_dir / 'jupyterhub.sqlite'}'\n")
+    first, second = golden_sessions()[0].record_id, golden_sessions()[1].record_id
+    listing = ("accounting", "list", "--from", "2025-01-01", "--config", str(config))
+    code, stdout, _ = run(capsys, *listing)
+    assert (code, first in stdout, second in stdout) == (0, True, False)  # beside the hub DB
+    monkeypatch.setenv("IRIS_REGISTRY_DB_URL", f"sqlite:///{elsewhere}")
+    code, stdout, _ = run(capsys, *listing)
+    assert (code, first in stdout, second in stdout) == (0, False, True)  # the variable
+    monkeypatch.setenv("IRIS_REGISTRY_DB_URL", f"sqlite:///{tmp_path / 'unused.sqlite'}")
+    config.write_text(f"c.IdentityRegistry.db_url = 'sqlite:///{elsewhere}'\n")
+    code, stdout, _ = run(capsys, *listing)
+    assert (code, first in stdout, second in stdout) == (0, False, True)  # config wins
