@@ -1,8 +1,9 @@
 """Create the Kubernetes objects of a share, or adopt identical ones: never change or delete.
 
 A share's Secret, PersistentVolume and PersistentVolumeClaim are created once, by the
-first spawn that needs them. Later spawns (and concurrent ones) get ``409 Conflict``; the
-object is then read back and compared with what this spawn would have created
+first spawn that needs them. Every spawn reads each object first; a missing one is
+created, and a ``409 Conflict`` (a concurrent spawn created it meanwhile) means reading it
+again. An existing object is compared with what this spawn would have created
 (:func:`~iris_jupyterhub.storage.manifests.same_object`). Equal: it is adopted. Different:
 the spawn fails with :class:`~iris_jupyterhub.storage.errors.StorageConflictError` and the
 hub log says which fields differ, because changing a bound volume under a running server is
@@ -112,39 +113,49 @@ async def ensure_object(
     read = getattr(api, f"read_{suffix}")
     scope = (namespace,) if namespaced else ()
     body = dict(manifest)
-    for attempt in range(3):
+    for _ in range(3):
+        # read first: after the first spawn every object exists, and a read is the cheapest
+        # way to know (no create request reaching admission only to be refused)
+        try:
+            existing = await _call(f"read {where}", read, name, *scope, timeout=timeout)
+        except ApiException as e:
+            if e.status != 404:
+                error = _api_error(f"read {where}", e)
+                log.error("Storage: %s", error.detail)
+                raise error from e
+        else:
+            _check_same(api, existing, body, where, log)
+            return AppliedObject(kind, name, namespace, created=False)
         try:
             await _call(f"create {where}", create, *scope, body, timeout=timeout)
             log.info("Storage: created %s", where)
             return AppliedObject(kind, name, namespace, created=True)
         except ApiException as e:
-            if e.status != 409:
+            if e.status != 409:  # 409: created meanwhile by a concurrent spawn: read it
                 error = _api_error(f"create {where}", e)
                 log.error("Storage: %s", error.detail)
                 raise error from e
-        try:
-            existing = await _call(f"read {where}", read, name, *scope, timeout=timeout)
-        except ApiException as e:
-            if e.status == 404 and attempt < 2:  # gone between our create and read: again
-                continue
-            error = _api_error(f"read {where}", e)
-            log.error("Storage: %s", error.detail)
-            raise error from e
-        current = api.api_client.sanitize_for_serialization(existing)
-        differences = same_object(current, body)
-        if not differences:
-            log.info("Storage: adopted existing %s", where)
-            return AppliedObject(kind, name, namespace, created=False)
-        detail = (
-            f"{where} exists and differs from what the hub would create at "
-            f"{', '.join(differences[:8])}; the hub never changes or deletes it: "
-            "remove or fix it by hand (see the storage admin guide)"
-        )
-        log.error("Storage: %s", detail)
-        raise StorageConflictError(detail, user_message=_CONFLICT)
     raise StorageUnavailableError(
         f"{where} kept disappearing while adopted", user_message=_UNAVAILABLE, retryable=True
     )
+
+
+def _check_same(
+    api: Any, existing: Any, desired: Mapping[str, Any], where: str, log: logging.Logger
+) -> None:
+    """Adopt ``existing`` if it is what the hub would create; else StorageConflictError."""
+    current = api.api_client.sanitize_for_serialization(existing)
+    differences = same_object(current, desired)
+    if not differences:
+        log.debug("Storage: adopted existing %s", where)
+        return
+    detail = (
+        f"{where} exists and differs from what the hub would create at "
+        f"{', '.join(differences[:8])}; the hub never changes or deletes it: "
+        "remove or fix it by hand (see the storage admin guide)"
+    )
+    log.error("Storage: %s", detail)
+    raise StorageConflictError(detail, user_message=_CONFLICT)
 
 
 async def apply_objects(
@@ -154,5 +165,8 @@ async def apply_objects(
     log: logging.Logger,
     timeout: float = 15.0,
 ) -> list[AppliedObject]:
-    """:func:`ensure_object` for each manifest, in order (Secret, PV, then PVC)."""
-    return [await ensure_object(api, m, log=log, timeout=timeout) for m in manifests]
+    """:func:`ensure_object` for each manifest, concurrently (the order does not matter to
+    Kubernetes: a claim waits for its volume, a volume's secret is read only at mount)."""
+    return list(
+        await asyncio.gather(*(ensure_object(api, m, log=log, timeout=timeout) for m in manifests))
+    )

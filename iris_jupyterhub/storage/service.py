@@ -38,6 +38,7 @@ from .groups import GroupShare
 from .keystone import KeystoneSession
 from .kube import apply_objects
 from .manifests import (
+    CsiSettings,
     MountedShare,
     object_name_for,
     persistent_volume_claim_manifest,
@@ -276,28 +277,37 @@ class StorageService:
         )
         csi = self.settings.csi_settings(namespace)
         mounted = [self._mounted(w, r) for w, r in zip(wanted, ready, strict=True)]
-        for share, w, r in zip(mounted, wanted, ready, strict=True):
-            manifests = [
-                secret_manifest(share, csi),
-                persistent_volume_manifest(share, csi),
-                persistent_volume_claim_manifest(share, csi),
-            ]
-            applied = await apply_objects(
-                api, manifests, log=self.log, timeout=self.settings.request_timeout
+        await asyncio.gather(
+            *(
+                self._apply(s, w, r, api, csi)
+                for s, w, r in zip(mounted, wanted, ready, strict=True)
             )
-            self.log.info(
-                "Storage: %s share %s of %s %s (%s)",
-                w.kind,
-                r.share.id,
-                w.hint,
-                "created" if r.created else "found",
-                ", ".join(f"{a.kind} {'created' if a.created else 'adopted'}" for a in applied),
-            )
+        )
         return pod_storage(
             mounted,
             init_image=self.settings.init_image,
             image_pull_policy=self.settings.init_image_pull_policy,
             ownership_init=self.settings.ownership_init,
+        )
+
+    async def _apply(
+        self, share: MountedShare, wanted: _Wanted, ready: ReadyShare, api: Any, csi: CsiSettings
+    ) -> None:
+        manifests = [
+            secret_manifest(share, csi),
+            persistent_volume_manifest(share, csi),
+            persistent_volume_claim_manifest(share, csi),
+        ]
+        applied = await apply_objects(
+            api, manifests, log=self.log, timeout=self.settings.request_timeout
+        )
+        self.log.info(
+            "Storage: %s share %s of %s %s (%s)",
+            wanted.kind,
+            ready.share.id,
+            wanted.hint,
+            "created" if ready.created else "found",
+            ", ".join(f"{a.kind} {'created' if a.created else 'found'}" for a in applied),
         )
 
     def _mounted(self, wanted: _Wanted, ready: ReadyShare) -> MountedShare:
