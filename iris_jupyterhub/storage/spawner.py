@@ -21,13 +21,35 @@ from .errors import StorageError, StorageQuotaError, StorageUnavailableError
 if TYPE_CHECKING:
     from .volumes import PodStorage
 
-__all__ = ["apply_pod_storage", "literal", "prepare_storage", "storage_settings"]
+__all__ = [
+    "apply_pod_storage",
+    "check_config",
+    "literal",
+    "prepare_storage",
+    "storage_settings",
+]
 
 _MISCONFIGURED = (
     "This hub's storage is misconfigured, so servers cannot be started. "
     "The hub administrators have been told; please contact them."
 )
 _CHECKED: dict[int, ManilaStorage] = {}
+
+
+def check_config(config: Any) -> ManilaStorage:
+    """Check ``c.ManilaStorage`` now: call it at the end of ``jupyterhub_config.py``.
+
+    JupyterHub creates spawners only when a server starts (or at start-up for servers
+    already running), so without this call a mistake shows first when someone spawns.
+    With it, the hub refuses to start::
+
+        from iris_jupyterhub.storage import check_config
+        check_config(c)
+
+    Raises:
+        ValueError: Naming ``ManilaStorage.<option>``.
+    """
+    return ManilaStorage(config=config)
 
 
 def storage_settings(spawner: Any) -> ManilaStorage:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.spawner import stub_server
+from tests.e2e.test_startup import start_failure
 from tests.spawner.conftest import KubeStack
 from tests.stack.kube import KubeStandIn
 from tests.stack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
@@ -266,3 +268,17 @@ def test_deleting_the_hub_user_deletes_no_storage(
     assert share_posts(openstack) == posts
     assert storage_objects(ks) == before
     assert not ks.kube.validation_errors()
+
+
+def test_a_checked_bad_configuration_stops_the_hub_naming_the_option(tmp_path: Path) -> None:
+    config = """
+c.JupyterHub.spawner_class = "iris"
+c.ManilaStorage.enabled = True
+c.ManilaStorage.csi_driver = "cephfs"
+c.ManilaStorage.auth_url = "https://keystone.example.ac.uk/v3"
+c.ManilaStorage.application_credential_id = "id"
+c.ManilaStorage.application_credential_secret = "secret"
+from iris_jupyterhub.storage import check_config
+check_config(c)
+"""
+    assert "ManilaStorage.ceph_cluster_id" in start_failure(tmp_path, config)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tornado.web import HTTPError
 from traitlets.config import Config
 from traitlets.traitlets import TraitError
 
 from iris_jupyterhub.spawner.profiles import validate_profile_list
 from iris_jupyterhub.storage.config import ManilaStorage
 from iris_jupyterhub.storage.groups import default_group_mount_path, parse_group_shares
+from iris_jupyterhub.storage.spawner import check_config, prepare_storage
 
 OS_VARIABLES = (
     "OS_AUTH_URL",
@@ -218,3 +222,34 @@ def test_profile_storage_key() -> None:
         validate_profile_list([{**base, "storage": "no"}])
     with pytest.raises(ValueError, match="did you mean 'storage'"):
         validate_profile_list([{**base, "storrage": False}])
+
+
+async def test_a_spawn_with_a_broken_configuration_fails_with_a_500_and_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = Config()
+    config.ManilaStorage.enabled = True  # no auth_url, no credentials
+    spawner = SimpleNamespace(config=config, log=logging.getLogger("spawner"), namespace="jhub")
+    with pytest.raises(HTTPError) as info:
+        await prepare_storage(spawner, {}, profile_storage=True)
+    assert info.value.status_code == 500
+    assert "storage is misconfigured" in info.value.jupyterhub_message  # type: ignore[attr-defined]
+    assert "ManilaStorage.auth_url" in caplog.text
+
+
+async def test_storage_off_or_opted_out_does_nothing() -> None:
+    spawner = SimpleNamespace(config=Config(), log=logging.getLogger("spawner"))
+    assert await prepare_storage(spawner, {}, profile_storage=True) is None
+    config = Config()
+    for name, value in GOOD.items():
+        setattr(config.ManilaStorage, name, value)
+    spawner = SimpleNamespace(config=config, log=logging.getLogger("spawner"))
+    assert await prepare_storage(spawner, {}, profile_storage=False) is None
+
+
+def test_check_config_names_the_option() -> None:
+    config = Config()
+    config.ManilaStorage.enabled = True
+    config.ManilaStorage.auth_url = GOOD["auth_url"]
+    with pytest.raises(ValueError, match=r"ManilaStorage\.application_credential_id"):
+        check_config(config)
