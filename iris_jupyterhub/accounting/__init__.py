@@ -6,12 +6,20 @@ charged to which group, exported for Open XDMoD and APEL.
 * :mod:`.xdmod`, :mod:`.apel`, :mod:`.jsonl`: the export formats (pure, streaming);
 * :mod:`.spool`: APEL messages into the ``ssmsend`` outgoing queue;
 * :mod:`.export`: ranges, destinations and :func:`run_export`;
-* :mod:`.cli`: ``iris-jupyterhub accounting export|list``.
+* :mod:`.cli`: ``iris-jupyterhub accounting export|list``;
+* :mod:`.config`: :class:`SessionAccounting`, the ``c.SessionAccounting.*`` options;
+* :mod:`.hooks`: :class:`AccountingMixin` (a base of ``IRISSpawner``) and its time rules;
+* :mod:`.writer`, :mod:`.reconcile`, :mod:`.runner`: queued writes and the reconciler;
+* :mod:`.metrics`: the ``iris_*`` Prometheus metrics; :mod:`.service`: scheduled exports.
 """
 
 from .apel import ApelOptions, apel_messages
+from .config import SessionAccounting
 from .export import FORMATS, ExportResult, default_range, parse_bound, run_export
+from .hooks import AccountingMixin, session_end, session_start
 from .jsonl import json_lines
+from .metrics import SessionMetrics, session_metrics
+from .reconcile import Action, reconcile
 from .records import END_REASONS, SessionRecord, fqan, vo_of
 from .spool import DEFAULT_SPOOL_DIR, SpoolError, queue_messages
 from .store import AccountingStore
@@ -21,9 +29,13 @@ __all__ = [
     "DEFAULT_SPOOL_DIR",
     "END_REASONS",
     "FORMATS",
+    "AccountingMixin",
     "AccountingStore",
+    "Action",
     "ApelOptions",
     "ExportResult",
+    "SessionAccounting",
+    "SessionMetrics",
     "SessionRecord",
     "SpoolError",
     "XdmodOptions",
@@ -33,7 +45,11 @@ __all__ = [
     "json_lines",
     "parse_bound",
     "queue_messages",
+    "reconcile",
     "run_export",
+    "session_end",
+    "session_metrics",
+    "session_start",
     "vo_of",
     "xdmod_lines",
 ]

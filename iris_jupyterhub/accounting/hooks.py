@@ -284,6 +284,7 @@ class AccountingMixin:
         return result
 
     async def _acct_open(self, spawn_seconds: float) -> None:
+        began = time.monotonic()
         settings = self.accounting
         observed = utcnow()
         auth_state = await self.user.get_auth_state()
@@ -327,11 +328,12 @@ class AccountingMixin:
         writer.queue_open(record)
         await writer.flush()
         self.log.info(
-            "Accounting: session %s of %s started (%s, group %s)",
+            "Accounting: session %s of %s started (%s, group %s), recorded in %.1f ms",
             record.record_id,
             self.user.name,
             record.profile or "no profile",
             record.canonical_group or record.group,
+            (time.monotonic() - began) * 1e3,
         )
 
     # -- poll (heartbeats) ------------------------------------------------------------
@@ -396,6 +398,7 @@ class AccountingMixin:
         record_id = self._acct_record_id
         if record_id is None:
             return
+        began = time.monotonic()
         settings = self.accounting
         writer = self._acct_writer()
         now = utcnow()
@@ -426,11 +429,12 @@ class AccountingMixin:
         writer.queue_close(record_id, end, reason)
         await writer.flush()
         self.log.info(
-            "Accounting: session %s of %s ended (%s) at %s",
+            "Accounting: session %s of %s ended (%s) at %s, recorded in %.1f ms",
             record_id,
             self.user.name,
             reason,
             end.isoformat(),
+            (time.monotonic() - began) * 1e3,
         )
         self._acct_dead = False
         self._acct_finished = None
@@ -472,7 +476,7 @@ class AccountingMixin:
 
     def _acct_start_reconciler(self) -> None:
         """Start this process's reconciler once (needs a running event loop)."""
-        if _RECONCILER:
+        if _RECONCILER or not _in_hub():
             return
         try:
             asyncio.get_running_loop()
@@ -494,6 +498,16 @@ class AccountingMixin:
                 )
             )
         )
+
+
+def _in_hub() -> bool:
+    """True inside a JupyterHub process (not in a script or test that builds a spawner)."""
+    try:
+        from jupyterhub.app import JupyterHub  # noqa: PLC0415
+
+        return bool(JupyterHub.initialized())
+    except Exception:
+        return False
 
 
 def _hub_db_url(config: Any) -> str:
