@@ -91,6 +91,10 @@ class ApelOptions:
     """``CloudType``: the kind of cloud software."""
     records_per_message: int = 1000
     """At most this many records per message."""
+    accelerators: bool = False
+    """Also write accelerator (GPU) messages (:mod:`~.accelerator`; not in APEL releases yet)."""
+    accelerator_model: str | None = None
+    """``Model`` of the accelerator records (e.g. ``NVIDIA-A100``), if known."""
 
     def __post_init__(self) -> None:
         if not clean(self.site_name).strip():

@@ -107,6 +107,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 site_name=site,
                 cloud_compute_service=args.cloud_service or settings.cloud_compute_service or None,
                 records_per_message=args.records_per_message or settings.apel_records_per_message,
+                accelerators=args.accelerators,
+                accelerator_model=args.gpu_model,
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
@@ -238,6 +240,13 @@ def register(groups: Any) -> None:
     export.add_argument(
         "--records-per-message", type=int, metavar="N", help="APEL records per message"
     )
+    export.add_argument(
+        "--accelerators",
+        action="store_true",
+        help="APEL: also write APEL-accelerator-message v0.1 GPU records (needs a server "
+        "with accelerator accounting)",
+    )
+    export.add_argument("--gpu-model", metavar="MODEL", help="APEL accelerator Model field")
     export.add_argument("--resource", help="XDMoD resource name (cluster column)")
     export.set_defaults(handler=_guarded(cmd_export))
 

@@ -22,11 +22,13 @@ Destinations
 ``<format>-<start>-<end>.<ext>``); files are written to a hidden temporary file in the same
 directory, synced and renamed, so a reader (or ``xdmod-shredder`` scanning a directory,
 which skips hidden files) never sees half a file. ``apel`` adds its messages to the SSM
-outgoing ``dirq`` queue (a directory), or prints them with ``-``.
+outgoing ``dirq`` queue (a directory), or prints them with ``-``; with
+``ApelOptions.accelerators`` the GPU messages (:mod:`.accelerator`) follow the cloud ones.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -37,6 +39,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
+from .accelerator import accelerator_messages
 from .apel import ApelOptions, apel_messages
 from .jsonl import json_lines
 from .records import SessionRecord, month_start, utc
@@ -92,12 +95,15 @@ class ExportResult:
     """Lines (xdmod, json) or records (apel) written."""
     messages: list[str] = field(default_factory=list)
     """APEL: the queue element names (or ``-`` per printed message)."""
+    accelerator_records: int = 0
+    """APEL with accelerators: GPU records written (in messages counted in ``messages``)."""
 
     def describe(self) -> str:
         """One line for the admin."""
         if self.format == "apel":
+            gpus = f" + {self.accelerator_records} accelerator" if self.accelerator_records else ""
             return (
-                f"apel: {self.items} record(s) in {len(self.messages)} message(s) "
+                f"apel: {self.items}{gpus} record(s) in {len(self.messages)} message(s) "
                 f"to {self.destination}"
             )
         return f"{self.format}: {self.items} line(s) to {self.destination}"
@@ -172,9 +178,18 @@ def run_export(
     if fmt == "apel":
         if apel is None:
             raise ValueError("the apel format needs a site name (--site-name)")
-        messages = apel_messages(records, start, end, as_of, apel)
         result = ExportResult(fmt, out or str(DEFAULT_SPOOL_DIR))
-        counted = _count_records(messages, result)
+        counted = _count_records(apel_messages(records, start, end, as_of, apel), result)
+        if apel.accelerators:
+            gpu = accelerator_messages(
+                store.iter_sessions(start, end),
+                start,
+                end,
+                as_of,
+                apel,
+                model=apel.accelerator_model,
+            )
+            counted = itertools.chain(counted, _count_accelerators(gpu, result))
         if out == "-":
             for message in counted:
                 stream.write(message)
@@ -190,6 +205,12 @@ def run_export(
     if path.is_dir():
         path = path / f"{fmt}-{_stamp(start)}-{_stamp(end)}.{_EXTENSIONS[fmt]}"
     return ExportResult(fmt, str(path), write_atomically(path, lines))
+
+
+def _count_accelerators(messages: Iterable[str], result: ExportResult) -> Iterator[str]:
+    for message in messages:
+        result.accelerator_records += message.count('"AssociatedRecordType"')
+        yield message
 
 
 def _count_records(messages: Iterable[str], result: ExportResult) -> Iterator[str]:
