@@ -3,7 +3,8 @@ charged to which group, exported for Open XDMoD and APEL.
 
 * :mod:`.records`: :class:`SessionRecord` and the pure helpers (:func:`fqan`, :func:`vo_of`);
 * :mod:`.store`: :class:`AccountingStore`, the records in the registry's database;
-* :mod:`.xdmod`, :mod:`.apel`, :mod:`.jsonl`: the export formats (pure, streaming);
+* :mod:`.xdmod`, :mod:`.apel`, :mod:`.jsonl`: the export formats (pure, streaming), and
+  :mod:`.accelerator`: opt-in APEL GPU records;
 * :mod:`.spool`: APEL messages into the ``ssmsend`` outgoing queue;
 * :mod:`.export`: ranges, destinations and :func:`run_export`;
 * :mod:`.cli`: ``iris-jupyterhub accounting export|list``;
@@ -13,6 +14,7 @@ charged to which group, exported for Open XDMoD and APEL.
 * :mod:`.metrics`: the ``iris_*`` Prometheus metrics; :mod:`.service`: scheduled exports.
 """
 
+from .accelerator import accelerator_messages
 from .apel import ApelOptions, apel_messages
 from .config import SessionAccounting
 from .export import FORMATS, ExportResult, default_range, parse_bound, run_export
@@ -39,6 +41,7 @@ __all__ = [
     "SessionRecord",
     "SpoolError",
     "XdmodOptions",
+    "accelerator_messages",
     "apel_messages",
     "default_range",
     "fqan",
