@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ c.IRISSpawner.args = []
 c.IRISSpawner.start_timeout = 60
 c.IRISSpawner.http_timeout = 60
 c.IRISSpawner.profile_list = {PROFILES!r}
+c.JupyterHub.allow_named_servers = True
 c.ManilaStorage.enabled = True
 c.ManilaStorage.auth_url = "{openstack.auth_url}"
 c.ManilaStorage.region_name = "RegionOne"
@@ -192,6 +194,33 @@ def test_profile_without_storage(ks: KubeStack, openstack: OpenStackServer) -> N
     assert "/home/bbuilder" not in mounts_of(pod)
     assert not [v for v in pod["spec"].get("volumes", []) if "persistentVolumeClaim" in v]
     assert len(openstack.requests) == before  # storage never even asked
+
+
+def test_concurrent_named_servers_of_a_new_user_create_one_share(
+    ks: KubeStack, openstack: OpenStackServer
+) -> None:
+    dora = ks.stack.user("bob")
+    dora.update(login="dora", password="dora-pass", sub="d07a3c15-5e2b-4c8d-9f61-0b4e7a2c9d38")
+    for claims in (dora["id_token"], dora["userinfo"]):
+        claims["preferred_username"] = "ddora"
+    ks.stack.idp.upsert_user("iam", dora)
+    assert ks.login("dora").status == 302
+    before = (share_posts(openstack), rule_posts(openstack), counts(ks))
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(
+            pool.map(lambda n: ks.start_server("ddora", {}, server_name=n), ("one", "two"))
+        )
+    assert all(r.status_code in (201, 202) for r in responses), [r.text for r in responses]
+    for server in ("one", "two"):
+        ks.wait_ready("ddora", server)
+    pods = ks.pod_manifests_of("ddora")
+    assert len(pods) == 2
+    assert pods[0]["spec"]["volumes"] == pods[1]["spec"]["volumes"]
+    assert share_posts(openstack) == before[0] + 1
+    assert rule_posts(openstack) == before[1] + 1
+    assert counts(ks) == {kind: before[2][kind] + 1 for kind in STORAGE_KINDS}
+    for server in ("one", "two"):
+        ks.stop_server("ddora", server)
 
 
 def failed_spawn(ks: KubeStack, name: str) -> str:
