@@ -249,13 +249,23 @@ class StorageService:
             log=self.log,
         )
 
-    async def prepare(self, owner: StorageOwner, *, api: Any, namespace: str) -> PodStorage:
+    async def prepare(
+        self, owner: StorageOwner, *, api: Any, namespace: str, timeout: float | None = None
+    ) -> PodStorage:
         """Everything :mod:`~iris_jupyterhub.storage` does for one spawn, bounded in time.
+
+        Args:
+            owner: Whose storage.
+            api: A ``kubernetes_asyncio`` ``CoreV1Api``.
+            namespace: Of the Secrets and claims.
+            timeout: A tighter bound than ``ManilaStorage.prepare_timeout`` (the spawner
+                passes most of its ``start_timeout``, so that the researcher reads this
+                error rather than JupyterHub's generic time-out).
 
         Raises:
             StorageError: With a ``user_message`` for the spawn page (the detail is logged).
         """
-        timeout = self.settings.prepare_timeout
+        timeout = min(self.settings.prepare_timeout, timeout or self.settings.prepare_timeout)
         try:
             return await asyncio.wait_for(self._prepare(owner, api, namespace), timeout)
         except asyncio.TimeoutError:

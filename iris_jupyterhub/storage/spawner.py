@@ -99,7 +99,11 @@ async def prepare_storage(
     namespace = settings.namespace or spawner.namespace
     try:
         owner = owner_from_auth_state(auth_state)
-        result = await service_for(settings).prepare(owner, api=spawner.api, namespace=namespace)
+        # leave a fifth of start_timeout for the pod: the storage error must come first
+        bound = 0.8 * float(getattr(spawner, "start_timeout", 0) or 0) or None
+        result = await service_for(settings).prepare(
+            owner, api=spawner.api, namespace=namespace, timeout=bound
+        )
     except StorageError as e:
         spawner.log.error("Spawn of %s failed on storage: %s", spawner._log_name, e.detail)
         raise _spawn_error(e) from e

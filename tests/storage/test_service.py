@@ -245,7 +245,14 @@ async def test_a_stalled_manila_is_cut_off_by_prepare_timeout(
     try:
         with pytest.raises(StorageUnavailableError) as info:
             await service.prepare(EVE, api=api, namespace=NAMESPACE)
-        assert "prepare" in info.value.detail or "0.5" in info.value.detail
+        assert "not ready after 0.5s" in info.value.detail
+        assert info.value.user_message == HOME_UNAVAILABLE
+        # the spawner's tighter bound (from its start_timeout) wins over prepare_timeout
+        patient = StorageService(settings_for(openstack, prepare_timeout=60), log)
+        with pytest.raises(StorageUnavailableError) as info:
+            await patient.prepare(EVE, api=api, namespace=NAMESPACE, timeout=0.4)
+        assert "not ready after 0.4s" in info.value.detail
+        await patient.aclose()
     finally:
         openstack.faults.clear()
         await service.aclose()
