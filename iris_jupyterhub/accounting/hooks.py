@@ -10,7 +10,8 @@ own hooks run unchanged:
   that follows is recorded as ``poll``;
 - ``run_post_stop_hook()``: JupyterHub calls it after every stop, including stops it
   found by polling and stops at start-up of servers that died while the hub was down;
-  the record is closed, then the admin's ``post_stop_hook`` runs;
+  the record is closed (reason ``stopped``, ``poll``, or ``failed`` when the pod ran
+  but the server never answered the hub), then the admin's ``post_stop_hook`` runs;
 - ``get_state``/``load_state``/``clear_state``: the record id travels in the spawner's
   state (``state["iris"]["record_id"]``), so a restarted hub knows each server's record.
 
@@ -415,6 +416,10 @@ class AccountingMixin:
                 last_seen = last_seen or stored.last_seen
         start = start or now
         reason = "poll" if self._acct_dead else "stopped"
+        if not self._acct_dead and getattr(self, "_waiting_for_response", False):
+            # JupyterHub (5.x, 6.x) stops a server that never answered while it still
+            # waits for it: the start failed after the pod was running
+            reason = "failed"
         end = session_end(
             now,
             start,
@@ -451,7 +456,9 @@ class AccountingMixin:
         super().load_state(state)  # type: ignore[misc]
         info = state.get(STATE_KEY) or {}
         record_id = info.get("record_id")
-        if not isinstance(record_id, str):
+        if not isinstance(record_id, str) or getattr(self, "server", None) is None:
+            # no record, or the hub went down in the middle of a stop: the server is not
+            # running, so the reconciler (not this spawner) closes a record left open
             return
         self._acct_info = {
             key: info.get(key) for key in ("record_id", "profile", "alloc", "start", "group")

@@ -10,7 +10,9 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -239,9 +241,23 @@ def test_hub_restart_keeps_a_running_session_open_then_stop_closes_it_once(
     pod = start(ks, {"profile": "standard"})
     record = open_record(store, ks, pod)
     ks.hub.kill()
+    # a record no spawner state points to (e.g. a hub database restored from a backup),
+    # for a pod that no longer exists: the reconciler's start-up run closes it
+    orphan_seen = utcnow() - timedelta(minutes=10)
+    orphan = replace(
+        record,
+        record_id=uuid.uuid4().hex,
+        pod="jupyter-gone-long-ago",
+        start=orphan_seen - timedelta(hours=1),
+        last_seen=orphan_seen,
+        job_id=None,
+    )
+    store.open_session(orphan)
     restarted = utcnow()
     ks.hub.start()
     ks.wait_ready(USER)
+    gone = closed(store, ks, orphan.record_id)
+    assert (gone.end, gone.end_reason) == (orphan_seen, "vanished")
     heartbeat_after(store, ks, record.record_id, restarted)  # the restarted hub polls it
     still = store.get(record.record_id)
     assert still is not None
