@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from traitlets import Bool, Dict, Float, Int, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .groups import GroupShare, check_mount_path, overlapping, parse_group_shares
+from .groups import GroupShare, check_home_overlap, check_mount_path, parse_group_shares
 from .manifests import CSI_DRIVERS, CsiSettings, validate_csi_settings
 
 __all__ = ["ManilaStorage"]
@@ -27,13 +27,34 @@ __all__ = ["ManilaStorage"]
 
 _INTERFACES = ("public", "internal", "admin")
 _TEMPLATE_FIELDS = {"kind", "key"}
+_COUNT_BOUNDS = {"share_size_gb": (1, 1_000_000), "retries": (1, 10)}
+#: Text options checked only for stray spaces and control characters (pasted secrets).
+_PLAIN_TRAITS = (
+    *("application_credential_id", "application_credential_secret", "username", "password"),
+    *("user_domain_name", "project_name", "project_domain_name", "region_name"),
+    *("share_type", "share_network_id", "availability_zone", "ceph_cluster_id"),
+    *("ceph_fs_name", "init_image"),
+)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _CEPHX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 _GROUP_SHARE_KEYS = ("size_gb", "mount_path", "share_type", "read_only")
 
 
-def _env(name: str, fallback: str = "") -> str:
-    return os.environ.get(name, fallback)
+def _interface(value: str) -> str:
+    value = value.removesuffix("URL")  # the openstack CLI also takes publicURL
+    if value not in _INTERFACES:
+        raise ValueError(f"ManilaStorage.interface: must be one of {_INTERFACES}, not {value!r}")
+    return value
+
+
+def _env_default(trait: str, variable: str, fallback: str = "") -> Any:
+    """A traitlets default: the OpenStack environment variable ``variable``."""
+
+    def from_environment(self: Any) -> str:
+        return os.environ.get(variable, fallback)
+
+    return default(trait)(from_environment)
 
 
 class ManilaStorage(LoggingConfigurable):
@@ -101,45 +122,23 @@ class ManilaStorage(LoggingConfigurable):
         "Default: ``OS_INTERFACE`` or public.",
     )
 
-    @default("auth_url")
-    def _auth_url_default(self) -> str:
-        return _env("OS_AUTH_URL")
-
-    @default("application_credential_id")
-    def _ac_id_default(self) -> str:
-        return _env("OS_APPLICATION_CREDENTIAL_ID")
-
-    @default("application_credential_secret")
-    def _ac_secret_default(self) -> str:
-        return _env("OS_APPLICATION_CREDENTIAL_SECRET")
-
-    @default("username")
-    def _username_default(self) -> str:
-        return _env("OS_USERNAME")
-
-    @default("password")
-    def _password_default(self) -> str:
-        return _env("OS_PASSWORD")
-
-    @default("user_domain_name")
-    def _user_domain_default(self) -> str:
-        return _env("OS_USER_DOMAIN_NAME", "Default")
-
-    @default("project_name")
-    def _project_default(self) -> str:
-        return _env("OS_PROJECT_NAME")
-
-    @default("project_domain_name")
-    def _project_domain_default(self) -> str:
-        return _env("OS_PROJECT_DOMAIN_NAME", "Default")
-
-    @default("region_name")
-    def _region_default(self) -> str:
-        return _env("OS_REGION_NAME")
+    _auth_url_default = _env_default("auth_url", "OS_AUTH_URL")
+    _ac_id_default = _env_default("application_credential_id", "OS_APPLICATION_CREDENTIAL_ID")
+    _ac_secret_default = _env_default(
+        "application_credential_secret", "OS_APPLICATION_CREDENTIAL_SECRET"
+    )
+    _username_default = _env_default("username", "OS_USERNAME")
+    _password_default = _env_default("password", "OS_PASSWORD")
+    _user_domain_default = _env_default("user_domain_name", "OS_USER_DOMAIN_NAME", "Default")
+    _project_default = _env_default("project_name", "OS_PROJECT_NAME")
+    _project_domain_default = _env_default(
+        "project_domain_name", "OS_PROJECT_DOMAIN_NAME", "Default"
+    )
+    _region_default = _env_default("region_name", "OS_REGION_NAME")
 
     @default("interface")
     def _interface_default(self) -> str:
-        return _env("OS_INTERFACE", "public").removesuffix("URL")
+        return os.environ.get("OS_INTERFACE", "public").removesuffix("URL")
 
     @validate("auth_url")
     def _validate_auth_url(self, proposal: Any) -> str:
@@ -151,12 +150,7 @@ class ManilaStorage(LoggingConfigurable):
 
     @validate("interface")
     def _validate_interface(self, proposal: Any) -> str:
-        value = str(proposal.value).removesuffix("URL")  # openstack CLI also takes publicURL
-        if value not in _INTERFACES:
-            raise ValueError(
-                f"ManilaStorage.interface: must be one of {_INTERFACES}, not {value!r}"
-            )
-        return value
+        return _interface(str(proposal.value))
 
     # --- the shares --------------------------------------------------------------------
     share_type = Unicode(
@@ -177,15 +171,17 @@ class ManilaStorage(LoggingConfigurable):
         "iris-{kind}-{key}",
         config=True,
         help="""
-        Name of new shares in Manila; ``{kind}`` is ``home`` or ``group`` and ``{key}`` the
-        opaque key of the owner (a hash of the identity provider's issuer and subject, or of
-        the canonical group). Shares are found again by their metadata, not by this name.
+        Name of new shares in Manila; ``{kind}`` is ``home`` or ``group`` and ``{key}`` a
+        hash of the owner's key (itself a hash of the identity provider's issuer and
+        subject, or the canonical group). Shares are found again by their metadata
+        (``iris_jupyterhub_key``), not by this name.
         """,
     )
     cephx_id_prefix = Unicode(
         "iris-",
         config=True,
-        help="Prefix of the cephx client ids the hub grants access to (``<prefix><key>``).",
+        help="Prefix of the cephx client ids the hub grants access to "
+        "(``<prefix><hash of the share's key>``).",
     )
     group_shares = Dict(
         config=True,
@@ -197,12 +193,6 @@ class ManilaStorage(LoggingConfigurable):
         is created by the first member's spawn and mounted only into members' pods.
         """,
     )
-
-    @validate("share_size_gb")
-    def _validate_size(self, proposal: Any) -> int:
-        if int(proposal.value) < 1:
-            raise ValueError(f"ManilaStorage.share_size_gb: must be >= 1, not {proposal.value}")
-        return int(proposal.value)
 
     @validate("share_name_template")
     def _validate_name_template(self, proposal: Any) -> str:
@@ -270,7 +260,7 @@ class ManilaStorage(LoggingConfigurable):
     labels = Dict(
         config=True,
         help="Extra labels on every Secret, PersistentVolume and claim, e.g. z2jh's "
-        "``{'app': 'jupyterhub', 'release': 'jhub'}``.",
+        "``{'app': 'jupyterhub', 'release': 'jhub'}`` (checked with the other options).",
     )
     hub_name = Unicode(
         "",
@@ -387,10 +377,42 @@ class ManilaStorage(LoggingConfigurable):
             )
         return value
 
-    @validate("retries")
-    def _validate_retries(self, proposal: Any) -> int:
-        if not 1 <= int(proposal.value) <= 10:
-            raise ValueError("ManilaStorage.retries: must be between 1 and 10")
+    @validate(*_PLAIN_TRAITS)
+    def _validate_plain(self, proposal: Any) -> str:
+        value = str(proposal.value)
+        if value != value.strip() or _CONTROL_RE.search(value) or len(value) > 1024:
+            raise ValueError(
+                f"ManilaStorage.{proposal.trait.name}: no surrounding spaces or control "
+                "characters, at most 1024 characters"
+            )
+        return value
+
+    @validate("hub_name")
+    def _validate_hub_name(self, proposal: Any) -> str:
+        value = str(proposal.value)
+        if value and (len(value) > 16 or not _NAME_RE.fullmatch(value)):
+            raise ValueError(
+                "ManilaStorage.hub_name: up to 16 characters of a-z 0-9 - "
+                f"(a DNS label), not {value!r}"
+            )
+        return value
+
+    @validate("init_image_pull_policy")
+    def _validate_pull_policy(self, proposal: Any) -> str:
+        if proposal.value not in ("Always", "IfNotPresent", "Never"):
+            raise ValueError(
+                "ManilaStorage.init_image_pull_policy: Always, IfNotPresent or Never, "
+                f"not {proposal.value!r}"
+            )
+        return str(proposal.value)
+
+    @validate("share_size_gb", "retries")
+    def _validate_counts(self, proposal: Any) -> int:
+        low, high = _COUNT_BOUNDS[proposal.trait.name]
+        if not low <= int(proposal.value) <= high:
+            raise ValueError(
+                f"ManilaStorage.{proposal.trait.name}: must be {low}..{high}, not {proposal.value}"
+            )
         return int(proposal.value)
 
     # --- the whole --------------------------------------------------------------------------
@@ -418,26 +440,19 @@ class ManilaStorage(LoggingConfigurable):
                 f"ManilaStorage.application_credential_id: required when ManilaStorage.enabled "
                 f"(or password authentication: ManilaStorage.{missing[0]} is not set)"
             )
-        if self.interface not in _INTERFACES:  # a default from OS_INTERFACE is not validated
-            raise ValueError(
-                f"ManilaStorage.interface: must be one of {_INTERFACES}, not {self.interface!r}"
-            )
+        _interface(self.interface)  # a default from OS_INTERFACE is not validated
+        if self.ownership_init and not self.init_image:
+            raise ValueError("ManilaStorage.init_image: required while ownership_init is on")
         if self.csi_driver == "manila" and not self.region_name:
             raise ValueError(
                 "ManilaStorage.region_name: required with csi_driver = 'manila' (its node "
                 "plugin needs os-region; or set OS_REGION_NAME)"
             )
         validate_csi_settings(self.csi_settings(self.namespace or "default"))
-        fixed, templated, _ = self.home_mount_path.partition("{username}")
-        for share in self.parsed_group_shares().values():
-            # with {username}, any path below the fixed part may be someone's home
-            if (templated and (share.mount_path + "/").startswith(fixed)) or overlapping(
-                self.home_mount_path, share.mount_path
-            ):
-                raise ValueError(
-                    f"ManilaStorage.group_shares: mount_path {share.mount_path} of "
-                    f"{share.group!r} overlaps home_mount_path {self.home_mount_path}"
-                )
+        try:
+            check_home_overlap(self.parsed_group_shares(), self.home_mount_path)
+        except ValueError as e:
+            raise ValueError(f"ManilaStorage.group_shares: {e}") from None
 
     def csi_settings(self, namespace: str) -> CsiSettings:
         """How the cluster mounts shares, for objects in ``namespace``."""

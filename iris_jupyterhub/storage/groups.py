@@ -15,6 +15,7 @@ from ..auth.claims import membership_from_string
 
 __all__ = [
     "GroupShare",
+    "check_home_overlap",
     "check_mount_path",
     "default_group_mount_path",
     "overlapping",
@@ -93,3 +94,15 @@ def parse_group_shares(value: object) -> dict[str, GroupShare]:
                 )
         shares[group] = GroupShare(group, size, path, share_type, read_only)
     return shares
+
+
+def check_home_overlap(shares: Mapping[str, GroupShare], home_mount_path: str) -> None:
+    """Refuse group shares at or below a home (``{username}``: any user's home)."""
+    fixed, templated, _ = home_mount_path.partition("{username}")
+    for share in shares.values():
+        below_homes = templated and (share.mount_path + "/").startswith(fixed)
+        if below_homes or overlapping(home_mount_path, share.mount_path):
+            raise ValueError(
+                f"mount_path {share.mount_path} of {share.group!r} overlaps "
+                f"home_mount_path {home_mount_path}"
+            )

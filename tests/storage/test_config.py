@@ -151,6 +151,15 @@ def test_password_authentication() -> None:
         ({**GOOD, "home_mount_path": "/etc"}, "ManilaStorage.home_mount_path"),
         ({**GOOD, "prepare_timeout": 0}, "ManilaStorage.prepare_timeout"),
         ({**GOOD, "retries": 0}, "ManilaStorage.retries"),
+        ({**GOOD, "region_name": " RegionOne"}, "ManilaStorage.region_name"),
+        (
+            {**GOOD, "application_credential_secret": "x\n"},
+            "ManilaStorage.application_credential_secret",
+        ),
+        ({**GOOD, "hub_name": "Hub One"}, "ManilaStorage.hub_name"),
+        ({**GOOD, "init_image_pull_policy": "Sometimes"}, "ManilaStorage.init_image_pull_policy"),
+        ({**GOOD, "init_image": ""}, "ManilaStorage.init_image"),
+        ({**GOOD, "labels": {"app": 1}}, "ManilaStorage.labels"),
         ({**GOOD, "group_shares": {"iris/": {"size_gb": 1}}}, "ManilaStorage.group_shares"),
         (
             {**GOOD, "group_shares": {"iris:role=admin": {"size_gb": 1}}},
