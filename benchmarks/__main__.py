@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from benchmarks import accounting, login, posix, spawner, storage
+from benchmarks import accounting, accounting_spawn, login, posix, spawner, storage
 
 
 def main() -> int:
@@ -22,6 +22,7 @@ def main() -> int:
         ("posix", posix.run),
         ("spawner", spawner.run),
         ("accounting", accounting.run),
+        ("accounting-spawn", accounting_spawn.run),
         ("storage", storage.run),
     ]:
         section = time.perf_counter()
