@@ -49,7 +49,7 @@ from .export import ExportResult, default_range, run_export
 from .store import AccountingStore
 from .xdmod import XdmodOptions
 
-__all__ = ["ExportJob", "main", "plan_exports", "run_exports", "serve"]
+__all__ = ["ExportJob", "add_service_command", "main", "plan_exports", "run_exports", "serve"]
 
 log = logging.getLogger("iris_jupyterhub.accounting.service")
 
@@ -179,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m iris_jupyterhub.accounting.service",
         description="Scheduled XDMoD and APEL exports of IRISSpawner session records.",
     )
+    _options(parser)
+    return parser
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
@@ -190,16 +195,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reconcile", action="store_true", help="also reconcile open records with Kubernetes"
     )
-    return parser
+
+
+def add_service_command(commands: Any) -> None:
+    """Add ``service`` to the ``iris-jupyterhub accounting`` sub-commands ``commands``."""
+    parser = commands.add_parser(
+        "service",
+        help="Run scheduled XDMoD and APEL exports (a JupyterHub-managed service).",
+        description=build_parser().description,
+    )
+    _options(parser)
+    parser.set_defaults(handler=_run)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the service; exit status 0, 2 for a bad configuration, 3 when an export failed
     with ``--once``."""
+    return _run(build_parser().parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..posix.cli import CommandError, load_config  # noqa: PLC0415
     from .cli import database_url  # noqa: PLC0415
 
-    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         config = load_config(args.config) if args.config else Config()
