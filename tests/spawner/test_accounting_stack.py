@@ -29,7 +29,7 @@ from tests.stack.hub import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-HEARTBEAT = 1.0
+HEARTBEAT = 2.0  # the stale bound 3 x max(2, 1) = 6 s leaves room for a loaded machine
 POLL = 1.0
 STALE_AFTER = 3 * max(HEARTBEAT, POLL)  # SessionAccounting.stale_after
 
