@@ -1,5 +1,8 @@
 """``iris-jupyterhub accounting ...``: export session records (XDMoD, APEL, JSON), list them.
 
+``iris-jupyterhub accounting service`` runs the scheduled exports
+(:mod:`iris_jupyterhub.accounting.service`).
+
 The database is found like the ``posix`` commands find the registry, first match wins:
 
 1. ``--db-url URL``;
@@ -261,3 +264,7 @@ def register(groups: Any) -> None:
     listing.add_argument("--open", action="store_true", help="only sessions still running")
     _range_arguments(listing)
     listing.set_defaults(handler=_guarded(cmd_list))
+
+    from .service import add_service_command  # noqa: PLC0415 - the service's own parser
+
+    add_service_command(commands)

@@ -202,3 +202,12 @@ def test_database_beside_the_hub_or_from_the_registry_config(
     config.write_text(f"c.IdentityRegistry.db_url = 'sqlite:///{elsewhere}'\n")
     code, stdout, _ = run(capsys, *listing)
     assert (code, first in stdout, second in stdout) == (0, False, True)  # config wins
+
+
+def test_service_is_a_subcommand() -> None:
+    from iris_jupyterhub.accounting.service import _run
+    from iris_jupyterhub.cli import build_parser
+
+    args = build_parser().parse_args(["accounting", "service", "--once", "--db-url", "sqlite://"])
+    assert args.handler is _run
+    assert (args.once, args.db_url) == (True, "sqlite://")
