@@ -3,7 +3,7 @@
 :func:`storage_settings` reads ``c.ManilaStorage`` through the spawner's configuration;
 :func:`prepare_storage` runs :class:`~iris_jupyterhub.storage.service.StorageService` for
 the spawn and applies the result to the spawner's traits (volumes, mounts, init container,
-``HOME``, ``fsGroupChangePolicy``). Failures become :class:`tornado.web.HTTPError` with
+``HOME``; no ``fsGroup``). Failures become :class:`tornado.web.HTTPError` with
 the researcher's sentence, so JupyterHub fails the spawn before any pod is created.
 """
 
@@ -141,9 +141,12 @@ def _extend(current: Any, added: Sequence[Mapping[str, Any]], key: str) -> Any:
 def apply_pod_storage(spawner: Any, storage: PodStorage, *, home: str) -> None:
     """Put ``storage`` into the spawner's traits; ``HOME`` becomes ``home``.
 
-    The pod's ``fsGroupChangePolicy`` becomes ``OnRootMismatch``: a driver that applies
-    ``fsGroup`` then looks only at each volume's top directory instead of changing every
-    file of a large home on each start.
+    A pod that mounts shares gets no ``fsGroup``: with ceph-csi (CSIDriver
+    ``fsGroupPolicy: File``) kubelet would otherwise change the group of every file in a
+    home or group share to the session's group, and add group write, on the first mount
+    with each new group (``fsGroupChangePolicy: OnRootMismatch`` does not prevent that
+    for a 0700 home). Ownership of new share roots is the init container's job; the
+    session's group still applies through ``runAsGroup`` and ``supplementalGroups``.
     """
     mounts = {m["mountPath"] for m in storage.volume_mounts}
     existing = spawner.volume_mounts
@@ -165,6 +168,9 @@ def apply_pod_storage(spawner: Any, storage: PodStorage, *, home: str) -> None:
     spawner.volume_mounts = _extend(existing, storage.volume_mounts, "name")
     spawner.init_containers = _extend(spawner.init_containers, storage.init_containers, "name")
     spawner.environment = {**spawner.environment, "HOME": home}
-    context = dict(spawner.pod_security_context or {})
-    context["fsGroupChangePolicy"] = "OnRootMismatch"
-    spawner.pod_security_context = context
+    if storage.volumes:
+        context = dict(spawner.pod_security_context or {})
+        context.pop("fsGroup", None)
+        context.pop("fsGroupChangePolicy", None)
+        spawner.pod_security_context = context
+        spawner.fs_gid = None

@@ -161,7 +161,9 @@ def test_first_spawn_creates_one_share_rule_and_objects_and_mounts_the_home(
     assert mounts_of(pod)["/home/bbuilder"] == claim["name"]
     assert env_of(pod)["HOME"] == "/home/bbuilder"
     assert [c["name"] for c in spec["initContainers"]] == ["iris-storage-init"]
-    assert spec["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    # no fsGroup: kubelet must never re-group the files of a home (ceph-csi File policy)
+    assert "fsGroup" not in spec["securityContext"]
+    assert spec["securityContext"]["runAsGroup"] > 0
     assert spec["securityContext"]["runAsUser"] != 0  # only the init container is root
     assert not ks.kube.validation_errors()
 

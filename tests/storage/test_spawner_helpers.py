@@ -25,6 +25,7 @@ def spawner(**traits: Any) -> SimpleNamespace:
         "init_containers": [],
         "environment": {"HOME": "/home/ada", "NB_USER": "ada"},
         "pod_security_context": {"runAsUser": 2000001, "fsGroup": 2000001},
+        "fs_gid": 2000001,
         "log": logging.getLogger("spawner"),
     }
     return SimpleNamespace(**{**base, **traits})
@@ -38,11 +39,9 @@ def test_list_traits_are_extended_and_braces_survive_kubespawner_expansion() -> 
     script = s.init_containers[0]["command"][-1]
     assert script.format() == "f() { :; }"  # what KubeSpawner's str.format gives back
     assert s.environment == {"HOME": "/home/ada", "NB_USER": "ada"}
-    assert s.pod_security_context == {
-        "runAsUser": 2000001,
-        "fsGroup": 2000001,
-        "fsGroupChangePolicy": "OnRootMismatch",
-    }
+    # no fsGroup with shares: kubelet would re-group whole homes (ceph-csi fsGroupPolicy File)
+    assert s.pod_security_context == {"runAsUser": 2000001}
+    assert s.fs_gid is None
 
 
 def test_dict_traits_get_named_entries() -> None:

@@ -46,7 +46,6 @@ def pod(storage: PodStorage) -> dict[str, Any]:
             "runAsUser": 2000001,
             "runAsGroup": 2000001,
             "runAsNonRoot": True,
-            "fsGroupChangePolicy": "OnRootMismatch",
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [
