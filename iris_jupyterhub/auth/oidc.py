@@ -25,6 +25,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from ..errors import http_error, service_unavailable
+from ..startup import check_config as check_components
 from .claims import canonical_groups, parse_group_rule
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
 from .identity import check_identity_binding, identity_from_claims, same_identity
@@ -72,6 +73,8 @@ class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
                 "(`openssl rand -hex 32`). In Zero to JupyterHub, set hub.config."
                 "CryptKeeper.keys or the JUPYTERHUB_CRYPT_KEY env in hub.extraEnv."
             )
+        # the other components' options (storage, accounting) fail the hub start too
+        check_components(self.config)
         self.used_states = UsedStates()
         self.identity_registry = make_registry(self) if self.posix_mapping else None
         self.provider = ProviderMetadata(

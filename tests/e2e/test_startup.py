@@ -64,3 +64,20 @@ c.EGICheckinAuthenticator.client_id = "hub"
 c.EGICheckinAuthenticator.checkin_instance = "staging"
 """
     assert "EGICheckinAuthenticator.checkin_instance" in start_failure(tmp_path, config)
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        (
+            "c.ManilaStorage.enabled = True\nc.ManilaStorage.auth_url = ''",
+            "ManilaStorage.auth_url",
+        ),
+        ("c.SessionAccounting.heartbeat_interval = -5", "SessionAccounting.heartbeat_interval"),
+    ],
+)
+def test_other_components_bad_options_stop_the_hub(
+    tmp_path: Path, config: str, named: str
+) -> None:
+    """The IRIS authenticator checks c.ManilaStorage / c.SessionAccounting at start-up."""
+    assert named in start_failure(tmp_path, config, env={"OS_AUTH_URL": ""})
