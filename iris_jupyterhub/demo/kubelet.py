@@ -39,6 +39,9 @@ DEFAULT_PORT = 8888
 SINGLEUSER = [sys.executable, "-m", "jupyterhub.singleuser"]
 _PR_SET_PDEATHSIG = 1
 
+NODE_NAME = "standin-node"
+"""The one node of the stand-in: every running pod's ``spec.nodeName``."""
+
 
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -234,7 +237,7 @@ class FakeKubelet:
                     "metadata.uid": pod["metadata"]["uid"],
                     "status.podIP": ip,
                     "status.hostIP": "127.0.0.1",
-                    "spec.nodeName": "standin-node",
+                    "spec.nodeName": NODE_NAME,
                 }
                 env[name] = values.get(ref.get("fieldPath", ""), "")
         return env
@@ -305,8 +308,11 @@ class FakeKubelet:
                 for c in containers
             ],
         }
+        # the scheduler's binding sets spec.nodeName; the stand-in has one node
         await self._request(
-            "PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}", {"status": status}
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/pods/{name}",
+            {"spec": {"nodeName": NODE_NAME}, "status": status},
         )
 
     async def _report_exit(self, run: PodRun, pod: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from iris_jupyterhub.accounting import AccountingStore, SessionRecord
 from iris_jupyterhub.accounting.reconcile import parse_kube_time
+from iris_jupyterhub.demo.kubelet import NODE_NAME
 from tests.spawner.conftest import KUBE_NAMESPACE, KubeStack
 from tests.spawner.test_iris_spawner import CONFIG as IRIS_CONFIG
 from tests.stack.hub import REPO_ROOT
@@ -183,7 +184,7 @@ def test_start_and_stop_make_one_closed_record(ks: KubeStack, store: AccountingS
         "4G",
     )
     assert record.image == pod["spec"]["containers"][0]["image"]
-    assert record.node == pod["spec"].get("nodeName")  # what Kubernetes reported
+    assert record.node == pod["spec"]["nodeName"] == NODE_NAME  # what Kubernetes reported
     assert record.namespace == KUBE_NAMESPACE
     assert record.pod == pod["metadata"]["name"]
     assert record.end_reason == "stopped"
