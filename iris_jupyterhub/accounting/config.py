@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from traitlets import Bool, Float, Int, Unicode, validate
 from traitlets.config import Config, LoggingConfigurable
+
+from ..posix.database import check_db_url
 
 __all__ = ["REGISTRY_FILE", "SessionAccounting", "resolve_db_url"]
 
@@ -74,19 +75,7 @@ class SessionAccounting(LoggingConfigurable):
 
     @validate("db_url")
     def _validate_db_url(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        if not value:
-            return value
-        try:
-            backend = make_url(value).get_backend_name()
-        except Exception as error:
-            raise ValueError(f"SessionAccounting.db_url: not a database URL: {error}") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(
-                "SessionAccounting.db_url: must be a sqlite:/// or postgresql+psycopg:// URL "
-                f"(got backend {backend!r})"
-            )
-        return value
+        return check_db_url(str(proposal.value), "SessionAccounting.db_url")
 
     site_name = Unicode(
         "",

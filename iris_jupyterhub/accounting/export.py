@@ -29,16 +29,15 @@ outgoing ``dirq`` queue (a directory), or prints them with ``-``; with
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
+from ..atomic import write_atomically
 from .accelerator import accelerator_messages
 from .apel import ApelOptions, apel_messages
 from .jsonl import json_lines
@@ -107,25 +106,6 @@ class ExportResult:
                 f"to {self.destination}"
             )
         return f"{self.format}: {self.items} line(s) to {self.destination}"
-
-
-def write_atomically(path: Path, chunks: Iterable[str], mode: int = 0o644) -> int:
-    """Stream ``chunks`` into ``path`` via a hidden temporary file + fsync + rename."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    count = 0
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                count += 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return count
 
 
 def _stamp(value: datetime) -> str:

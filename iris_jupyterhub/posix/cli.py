@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from ..atomic import write_atomically
 from .accounts import IdentityKey, PosixAccount
 from .errors import RegistryError
 from .files import (
@@ -151,24 +151,6 @@ def _key(args: argparse.Namespace) -> IdentityKey:
     return IdentityKey(args.issuer, args.subject)
 
 
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory + rename.
-
-    Readers (sssd, Slurm) see either the old or the new file, never half of one.
-    """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the registry as a passwd, group, CSV or JSON file."""
     with open_registry(args) as registry:
@@ -189,7 +171,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.out is None or str(args.out) == "-":
         sys.stdout.write(text)
     else:
-        write_atomically(args.out, text)
+        write_atomically(args.out, [text])
     return EXIT_OK
 
 

@@ -38,6 +38,7 @@ from .errors import RegistryError, RegistryUnavailableError
 __all__ = [
     "MIGRATION_LOCK_KEY",
     "WRITE_LOCK_KEY",
+    "check_db_url",
     "database_errors",
     "make_engine",
     "read_connection",
@@ -54,6 +55,21 @@ MIGRATION_LOCK_KEY = 0x1215_0052
 
 _WRITE_OPTION = "iris_registry_write"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def check_db_url(value: str, trait: str) -> str:
+    """``value`` if empty or a SQLite / PostgreSQL URL; else a ValueError naming ``trait``."""
+    if not value:
+        return value
+    try:
+        backend = make_url(value).get_backend_name()
+    except Exception as error:
+        raise ValueError(f"{trait}: not a database URL: {error}") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"{trait}: must be a sqlite:/// or postgresql+psycopg:// URL (got backend {backend!r})"
+        )
+    return value
 
 
 def _is_sqlite(engine: Engine) -> bool:

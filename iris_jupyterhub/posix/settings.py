@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from traitlets import Dict, Float, Int, Set, Tuple, Unicode, validate
 from traitlets.config import Configurable
 
+from .database import check_db_url
 from .names import DEFAULT_RESERVED_NAMES
 
 __all__ = ["MAX_POSIX_ID", "SYSTEM_ID_MAX", "RegistrySettings", "group_syntax_error"]
@@ -71,19 +71,7 @@ class RegistrySettings(Configurable):
 
     @validate("db_url")
     def _validate_db_url(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        if not value:
-            return value
-        try:
-            backend = make_url(value).get_backend_name()
-        except Exception as error:
-            raise ValueError(f"IdentityRegistry.db_url is not a database URL: {error}") from None
-        if backend not in ("sqlite", "postgresql"):
-            raise ValueError(
-                f"IdentityRegistry.db_url must be a sqlite:/// or postgresql+psycopg:// URL "
-                f"(got backend {backend!r})"
-            )
-        return value
+        return check_db_url(str(proposal.value), "IdentityRegistry.db_url")
 
     uid_range = Tuple(
         Int(),
