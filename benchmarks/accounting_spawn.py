@@ -27,6 +27,7 @@ from benchmarks.spawner import (
     _hub_configs,
     _hub_spawn_seconds,
     _stop_stack,
+    interleaved_cycles,
     logged_in,
     start_kube_stacks,
     stub_server,
@@ -63,16 +64,7 @@ def bench(workdir: Path, out: Out) -> None:
             clients.update(
                 {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
             )
-            for client in clients.values():
-                for _ in range(WARMUP):
-                    client.cycle()
-            spawn: dict[str, list[float]] = {name: [] for name in clients}
-            stop: dict[str, list[float]] = {name: [] for name in clients}
-            for i in range(SPAWNS):
-                for name in clients if i % 2 == 0 else list(clients)[::-1]:
-                    started, stopped = clients[name].cycle()
-                    spawn[name].append(started)
-                    stop[name].append(stopped)
+            spawn, stop = interleaved_cycles(clients, WARMUP, SPAWNS)
             hub_log = stacks["accounting"].hub.log_text()
             hub_took = {
                 name: _hub_spawn_seconds(ks.hub.log_text())[-SPAWNS:]

@@ -597,12 +597,15 @@ class SpawnClient:
         server: dict[str, Any] | None = r.json().get("servers", {}).get("")
         return server
 
-    def cycle(self, timeout: float = 60) -> tuple[float, float]:
-        """POST the server, wait until ready; DELETE it, wait until gone: both in seconds."""
+    def cycle(
+        self, timeout: float = 60, options: dict[str, Any] | None = None
+    ) -> tuple[float, float]:
+        """POST the server (with ``options``), wait until ready; DELETE it, wait until
+        gone: both in seconds."""
         start = time.perf_counter()
-        r = self.client.post(f"{self.url}/server", json={})
+        r = self.client.post(f"{self.url}/server", json=options or {})
         if r.status_code not in (201, 202):
-            raise RuntimeError(f"spawn of {self.username}: HTTP {r.status_code} {r.text[:200]}")
+            raise RuntimeError(f"spawn of {self.username}: HTTP {r.status_code} {r.text[:300]}")
         deadline = time.monotonic() + timeout
         while True:
             model = self.model()
@@ -623,6 +626,24 @@ class SpawnClient:
 
     def close(self) -> None:
         self.client.close()
+
+
+def interleaved_cycles(
+    clients: dict[str, SpawnClient], warmup: int, cycles: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Warm each client up, then spawn/stop them in turn (order reversed every other
+    round, so neither hub always goes first): spawn and stop seconds per client."""
+    for client in clients.values():
+        for _ in range(warmup):
+            client.cycle()
+    spawn: dict[str, list[float]] = {name: [] for name in clients}
+    stop: dict[str, list[float]] = {name: [] for name in clients}
+    for i in range(cycles):
+        for name in clients if i % 2 == 0 else list(clients)[::-1]:
+            started, stopped = clients[name].cycle()
+            spawn[name].append(started)
+            stop[name].append(stopped)
+    return spawn, stop
 
 
 def logged_in(ks: Any, login: str, username: str) -> SpawnClient:
@@ -707,16 +728,7 @@ def bench_spawn(workdir: Path, out: Out) -> None:
                 {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
             )
             up = time.perf_counter() - t0
-            for client in clients.values():
-                for _ in range(SPAWN_WARMUP):
-                    client.cycle()
-            spawn: dict[str, list[float]] = {name: [] for name in clients}
-            stop: dict[str, list[float]] = {name: [] for name in clients}
-            for i in range(SPAWNS):
-                for name in clients if i % 2 == 0 else list(clients)[::-1]:
-                    started, stopped = clients[name].cycle()
-                    spawn[name].append(started)
-                    stop[name].append(stopped)
+            spawn, stop = interleaved_cycles(clients, SPAWN_WARMUP, SPAWNS)
             manifests = {
                 name: [r.manifest for r in kube.created("Pod")
                        if r.manifest["metadata"]["name"].startswith(prefix)]

@@ -78,25 +78,7 @@ c.ManilaStorage.poll_interval = {POLL_INTERVAL}
 
 def cycle(client: SpawnClient, options: dict[str, Any], timeout: float = 60) -> float:
     """POST the server with ``options``, wait until ready; stop it. Seconds to ready."""
-    start = time.perf_counter()
-    r = client.client.post(f"{client.url}/server", json=options)
-    if r.status_code not in (201, 202):
-        raise RuntimeError(f"spawn of {client.username}: HTTP {r.status_code} {r.text[:300]}")
-    deadline = time.monotonic() + timeout
-    while True:
-        model = client.model()
-        if model and model.get("ready"):
-            break
-        if model is None or not model.get("pending") or time.monotonic() > deadline:
-            raise RuntimeError(f"server of {client.username} not starting: {model}")
-        time.sleep(POLL)
-    ready = time.perf_counter() - start
-    client.client.delete(f"{client.url}/server")
-    while client.model() is not None:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server of {client.username} did not stop")
-        time.sleep(POLL)
-    return ready
+    return client.cycle(timeout, options)[0]
 
 
 def forget_storage(openstack: Any, kube: Any) -> None:
