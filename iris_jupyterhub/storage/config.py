@@ -248,8 +248,10 @@ class ManilaStorage(LoggingConfigurable):
     manila_share_access_ids = Bool(
         False,
         config=True,
-        help="Also set ``shareAccessIDs`` on Manila CSI volumes (cloud-provider-openstack "
-        ">= 1.35); ``shareAccessID`` is always set, which older drivers need.",
+        help="Write the access rule as ``shareAccessIDs`` instead of ``shareAccessID`` on "
+        "Manila CSI volumes (needs cloud-provider-openstack >= 1.35). Exactly one of the two "
+        "is written: releases 1.35 and 1.36 refuse a volume that has both, and up to 1.34 "
+        "only ``shareAccessID`` exists (the default, which every release reads).",
     )
     mounter = Unicode(
         "",
