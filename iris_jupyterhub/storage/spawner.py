@@ -86,6 +86,8 @@ async def prepare_storage(
         tornado.web.HTTPError: 503 (storage did not answer), 507 (quota), 500 (error
             state, conflict, misconfiguration) with the researcher's sentence.
     """
+    if "ManilaStorage" not in spawner.config:
+        return None  # storage is off unless c.ManilaStorage.enabled is set
     try:
         settings = storage_settings(spawner)
     except ValueError as e:

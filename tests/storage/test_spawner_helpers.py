@@ -7,8 +7,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from traitlets.config import Config
 
-from iris_jupyterhub.storage.spawner import apply_pod_storage, literal
+from iris_jupyterhub.storage.spawner import apply_pod_storage, literal, prepare_storage
 from iris_jupyterhub.storage.volumes import PodStorage
 
 STORAGE = PodStorage(
@@ -62,3 +63,15 @@ def test_a_mount_at_the_home_path_is_replaced_with_a_warning(
 
 def test_literal() -> None:
     assert literal({"a": ["{x}", 1, ("}",)]}) == {"a": ["{{x}}", 1, ["}}"]]}
+
+
+async def test_storage_is_off_without_a_manila_storage_section() -> None:
+    """No c.ManilaStorage at all, or enabled False: nothing is prepared or changed."""
+    configured = Config()
+    configured.ManilaStorage.enabled = False
+    for config in (Config(), configured):
+        s = spawner(config=config)
+        assert await prepare_storage(s, {"identity": {}, "posix": {}}) is None
+        assert s.volumes == []
+        assert s.init_containers == []
+        assert s.pod_security_context == {"runAsUser": 2000001, "fsGroup": 2000001}
