@@ -35,9 +35,9 @@ def check_config(config: Any) -> None:
         ValueError: Naming the option to fix, e.g. ``ManilaStorage.ceph_cluster_id``.
     """
     if _section(config, "ManilaStorage") is not None:
-        from .storage.config import ManilaStorage  # noqa: PLC0415 - only when configured
+        from .storage.spawner import check_config as check_storage  # noqa: PLC0415
 
-        ManilaStorage(config=config)
+        check_storage(config)
     if _section(config, "SessionAccounting") is not None:
         from .accounting.config import SessionAccounting  # noqa: PLC0415
 

@@ -37,14 +37,10 @@ _CHECKED: dict[int, ManilaStorage] = {}
 
 
 def check_config(config: Any) -> ManilaStorage:
-    """Check ``c.ManilaStorage`` now: call it at the end of ``jupyterhub_config.py``.
+    """Check ``c.ManilaStorage`` now and return the checked settings.
 
-    JupyterHub creates spawners only when a server starts (or at start-up for servers
-    already running), so without this call a mistake shows first when someone spawns.
-    With it, the hub refuses to start::
-
-        from iris_jupyterhub.storage import check_config
-        check_config(c)
+    :func:`iris_jupyterhub.startup.check_config` calls this at hub start-up (the IRIS
+    authenticators run it), so a mistake stops the hub instead of the first spawn.
 
     Raises:
         ValueError: Naming ``ManilaStorage.<option>``.
