@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 ## demo: run the local demo hub at http://127.0.0.1:8000 (Ctrl-C stops everything)
 demo: $(VENV)/.installed node_modules/.installed
-	$(PY) -m iris_jupyterhub.demo
+	$(PY) -m devstack
 
 ## test: lint, types, docs (warnings are errors) and the whole test suite
 test: install apt-deps lint typecheck docs pytest

@@ -42,10 +42,10 @@ Out = Any
 
 
 def bench(workdir: Path, out: Out) -> None:
+    from devstack.kube import KubeStandIn
     from iris_jupyterhub.accounting import AccountingStore
     from tests.e2e.conftest import IAM_HUB_CONFIG
     from tests.spawner.conftest import KUBE_HUB_CONFIG
-    from tests.stack.kube import KubeStandIn
 
     stacks: dict[str, Any] = {}
     clients: dict[str, SpawnClient] = {}

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import httpx
 
+from devstack.hub import REPO_ROOT, HubProcess
+from devstack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
+from devstack.login import hub_login
 from tests.e2e.conftest import IAM_HUB_CONFIG
-from tests.stack.hub import REPO_ROOT, HubProcess
-from tests.stack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
-from tests.stack.login import hub_login
 
 PROVIDER = "iam"
 WARMUP = 3

@@ -28,12 +28,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from benchmarks.login import PROVIDER, Stack, ms, pct, start_hubs, timed_login
+from devstack.idp import IdPProcess
+from devstack.postgres import find_pg_bin, postgres_server
 from iris_jupyterhub.auth.posix_mapping import REGISTRY_FILE
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
 from iris_jupyterhub.posix.models import Identity
 from tests.e2e.conftest import IAM_HUB_CONFIG
-from tests.stack.idp import IdPProcess
-from tests.stack.postgres import find_pg_bin, postgres_server
 
 SEED = 20240604
 DEFAULT_IDENTITIES = 1_000_000

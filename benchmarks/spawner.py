@@ -709,9 +709,9 @@ def _median_ms(values: list[float]) -> str:
 
 
 def bench_spawn(workdir: Path, out: Out) -> None:
+    from devstack.kube import KubeStandIn
     from tests.e2e.conftest import IAM_HUB_CONFIG
     from tests.spawner.conftest import KUBE_HUB_CONFIG
-    from tests.stack.kube import KubeStandIn
 
     t0 = time.perf_counter()
     stacks: dict[str, Any] = {}

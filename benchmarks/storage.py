@@ -57,7 +57,7 @@ OPTIONS = {
 
 
 def _hub_config(port: int, auth_url: str) -> str:
-    from tests.stack.openstack import APP_CRED_ID, APP_CRED_SECRET
+    from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET
 
     return f"""
 c.JupyterHub.spawner_class = "iris"
@@ -99,10 +99,10 @@ def forget_storage(openstack: Any, kube: Any) -> None:
 
 
 def bench_spawn(workdir: Path, out: Out) -> None:
+    from devstack.kube import KubeStandIn
+    from devstack.openstack import OpenStackServer
     from tests.e2e.conftest import IAM_HUB_CONFIG, start_stack
     from tests.spawner.conftest import KUBE_HUB_CONFIG, KubeStack
-    from tests.stack.kube import KubeStandIn
-    from tests.stack.openstack import OpenStackServer
 
     t0 = time.perf_counter()
     kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
@@ -178,8 +178,8 @@ async def _prepare_times(openstack: Any, kube: Any) -> dict[str, list[float]]:
     from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api
     from traitlets.config import Config
 
+    from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET
     from iris_jupyterhub.storage import ManilaStorage, StorageOwner, StorageService
-    from tests.stack.openstack import APP_CRED_ID, APP_CRED_SECRET
 
     config = Config()
     config.ManilaStorage.update(
@@ -212,8 +212,8 @@ async def _prepare_times(openstack: Any, kube: Any) -> dict[str, list[float]]:
 def bench_prepare(workdir: Path, out: Out) -> None:
     import asyncio
 
-    from tests.stack.kube import KubeStandIn
-    from tests.stack.openstack import OpenStackServer
+    from devstack.kube import KubeStandIn
+    from devstack.openstack import OpenStackServer
 
     with KubeStandIn(workdir / "kube", kubelet=False) as kube, OpenStackServer() as openstack:
         times = asyncio.run(_prepare_times(openstack, kube))

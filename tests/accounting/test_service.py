@@ -10,10 +10,10 @@ from pathlib import Path
 from dirq.QueueSimple import QueueSimple
 from traitlets.config import Config
 
+from devstack.hub import REPO_ROOT
 from iris_jupyterhub.accounting import AccountingStore
 from iris_jupyterhub.accounting.config import SessionAccounting
 from iris_jupyterhub.accounting.service import plan_exports
-from tests.stack.hub import REPO_ROOT
 
 from .conftest import at, session
 

@@ -1,4 +1,4 @@
-"""``python -m iris_jupyterhub.demo``: starts, lets a researcher log in and spawn a profile
+"""``python -m devstack``: starts, lets a researcher log in and spawn a profile
 against the Kubernetes stand-in, stops everything."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from iris_jupyterhub.demo.processes import alive, descendants, terminate
+from devstack.hub import REPO_ROOT
+from devstack.idp import free_port
+from devstack.login import hub_login
+from devstack.processes import alive, descendants, terminate
 from iris_jupyterhub.posix import IdentityRegistry
-from tests.stack.hub import REPO_ROOT
-from tests.stack.idp import free_port
-from tests.stack.login import hub_login
 
 pytestmark = [
     pytest.mark.e2e,
@@ -55,7 +55,7 @@ def test_demo_login_spawn_profile_and_clean_stop(tmp_path: Path) -> None:
     port, idp_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k != "IDP"}
-    cmd = [sys.executable, "-m", "iris_jupyterhub.demo", "--port", str(port)]
+    cmd = [sys.executable, "-m", "devstack", "--port", str(port)]
     cmd += ["--idp-port", str(idp_port), "--workdir", str(workdir)]
     demo = subprocess.Popen(
         cmd,
@@ -130,7 +130,7 @@ def test_demo_login_spawn_profile_and_clean_stop(tmp_path: Path) -> None:
         recorded = descendants([demo.pid])
         commands = " | ".join(_cmdline(pid) for pid in recorded)
         parts = ("server.mjs", "-m jupyterhub -f", "configurable-http-proxy", "singleuser")
-        for part in (*parts, "-m iris_jupyterhub.demo.kube"):
+        for part in (*parts, "-m devstack.kube"):
             assert part in commands, commands
 
         os.killpg(demo.pid, signal.SIGINT)

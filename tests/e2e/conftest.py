@@ -13,9 +13,9 @@ import jwt
 import pytest
 from jwt.algorithms import RSAAlgorithm
 
-from tests.stack.hub import REPO_ROOT, HubProcess
-from tests.stack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
-from tests.stack.login import LoginAttempt, hub_login
+from devstack.hub import REPO_ROOT, HubProcess
+from devstack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
+from devstack.login import LoginAttempt, hub_login
 
 USERS = {
     (u["provider"], u["login"]): u

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from devstack.browser import ARTIFACTS, chromium
 from tests.e2e.conftest import IAM_HUB_CONFIG, Stack
-from tests.stack.browser import ARTIFACTS, chromium
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

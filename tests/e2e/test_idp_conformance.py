@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.stack.idp import IdPProcess, make_rsa_jwk
+from devstack.idp import IdPProcess, make_rsa_jwk
 
 pytestmark = pytest.mark.e2e
 

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
+from devstack.idp import make_rsa_jwk
+from devstack.login import LoginAttempt, replay
 from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, login
-from tests.stack.idp import make_rsa_jwk
-from tests.stack.login import LoginAttempt, replay
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from devstack.login import hub_login
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
 from tests.e2e.conftest import IAM_HUB_CONFIG, Stack
-from tests.stack.login import hub_login
 
 pytestmark = pytest.mark.e2e
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from devstack.hub import REPO_ROOT, HubProcess
+from devstack.idp import IdPProcess, default_clients, free_port
+from devstack.login import hub_login
+from devstack.postgres import PostgresServer, postgres_server
 from iris_jupyterhub.posix import IdentityRegistry
 from tests.e2e.conftest import IAM_HUB_CONFIG, USERS
-from tests.stack.hub import REPO_ROOT, HubProcess
-from tests.stack.idp import IdPProcess, default_clients, free_port
-from tests.stack.login import hub_login
-from tests.stack.postgres import PostgresServer, postgres_server
 
 pytestmark = pytest.mark.e2e
 

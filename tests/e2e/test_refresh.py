@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from devstack.login import hub_login
 from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, restore_idp
-from tests.stack.login import hub_login
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.hub import HubProcess
-from tests.stack.idp import free_port
+from devstack.hub import HubProcess
+from devstack.idp import free_port
 
 pytestmark = pytest.mark.e2e
 

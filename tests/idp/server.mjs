@@ -22,7 +22,7 @@
 //   POST /_test/rotate-keys    {provider, jwk?, keep_old?} sign with jwk (generated if absent)
 //   GET  /_test/requests?provider=NAME                    request log, oldest first
 //   POST /_test/reset          {provider?}                clear failures, queued tokens, logs
-// See tests/stack/idp.py for the Python side.
+// See devstack/idp.py for the Python side.
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';

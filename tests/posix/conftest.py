@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from devstack.postgres import PostgresServer, find_pg_bin, postgres_server
 from iris_jupyterhub.posix import IdentityRegistry
-from tests.stack.postgres import PostgresServer, find_pg_bin, postgres_server
 
 _counter = itertools.count()
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from devstack.idp import free_port
+from devstack.postgres import PostgresServer, postgres_server
 from iris_jupyterhub.posix import (
     IdentityConflictError,
     IdentityKey,
@@ -18,8 +20,6 @@ from iris_jupyterhub.posix import (
     RegistryUnavailableError,
 )
 from iris_jupyterhub.posix.models import Group, Identity, Membership
-from tests.stack.idp import free_port
-from tests.stack.postgres import PostgresServer, postgres_server
 
 from .conftest import RegistryFactory
 

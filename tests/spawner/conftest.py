@@ -1,6 +1,6 @@
 """Fixtures: the IdP + a real hub spawning with KubeSpawner against the Kubernetes stand-in.
 
-- ``kube``: one :class:`~tests.stack.kube.KubeStandIn` per module (fake kubelet on, pods run
+- ``kube``: one :class:`~devstack.kube.KubeStandIn` per module (fake kubelet on, pods run
   as local ``jupyterhub.singleuser`` processes on their own loopback addresses).
 - ``kube_hub_config``: extra hub config appended after :data:`KUBE_HUB_CONFIG`; override
   this fixture in a test module (module scope) to set e.g. the spawner class or profiles.
@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.hub import HubProcess
+from devstack.kube import DEFAULT_NAMESPACE, KubeStandIn
+from devstack.login import LoginAttempt
 from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, login, start_stack
-from tests.stack.hub import HubProcess
-from tests.stack.kube import DEFAULT_NAMESPACE, KubeStandIn
-from tests.stack.login import LoginAttempt
 
 KUBE_NAMESPACE = DEFAULT_NAMESPACE
 KUBE_IMAGE = "quay.io/jupyter/base-notebook:latest"

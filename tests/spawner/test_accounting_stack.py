@@ -21,12 +21,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.hub import REPO_ROOT
+from devstack.kubelet import NODE_NAME
 from iris_jupyterhub.accounting import AccountingStore, SessionRecord
 from iris_jupyterhub.accounting.reconcile import parse_kube_time
-from iris_jupyterhub.demo.kubelet import NODE_NAME
 from tests.spawner.conftest import KUBE_NAMESPACE, KubeStack
 from tests.spawner.test_iris_spawner import CONFIG as IRIS_CONFIG
-from tests.stack.hub import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -9,14 +9,14 @@ import time
 import httpx
 import pytest
 
+from devstack.kube import KubeStandIn, field_selector_matches, label_selector_matches
 from tests.spawner.conftest import KUBE_IMAGE, KUBE_NAMESPACE, KubeStack
-from tests.stack.kube import KubeStandIn, field_selector_matches, label_selector_matches
 
 USER = "aresearcher"  # IdP login "ada"
 
 
 def test_validate_manifest_strict() -> None:
-    from tests.stack.kube import validate_manifest
+    from devstack.kube import validate_manifest
 
     good = {
         "apiVersion": "v1",

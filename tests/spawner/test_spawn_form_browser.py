@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from devstack.browser import ARTIFACTS, chromium
+from devstack.hub import REPO_ROOT
 from tests.spawner.conftest import KubeStack
 from tests.spawner.test_iris_spawner import CONFIG
-from tests.stack.browser import ARTIFACTS, chromium
-from tests.stack.hub import REPO_ROOT
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

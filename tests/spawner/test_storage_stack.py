@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from benchmarks.spawner import stub_server
+from devstack.kube import KubeStandIn
+from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
 from tests.e2e.test_startup import start_failure
 from tests.spawner.conftest import KubeStack
-from tests.stack.kube import KubeStandIn
-from tests.stack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
 
 pytestmark = pytest.mark.e2e
 

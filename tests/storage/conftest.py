@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
 from iris_jupyterhub.storage import KeystoneSession, ManilaClient, RetryPolicy
-from tests.stack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
 
 #: Small bounds so failure paths finish in well under a second.
 FAST = RetryPolicy(

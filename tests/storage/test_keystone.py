@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from iris_jupyterhub.storage import (
-    KeystoneSession,
-    StorageConfigError,
-    StorageUnavailableError,
-)
-from tests.stack.openstack import (
+from devstack.openstack import (
     APP_CRED_ID,
     APP_CRED_SECRET,
     PASSWORD,
     PROJECT,
     USER,
     OpenStackServer,
+)
+from iris_jupyterhub.storage import (
+    KeystoneSession,
+    StorageConfigError,
+    StorageUnavailableError,
 )
 
 from .conftest import make_session

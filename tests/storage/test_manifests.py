@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iris_jupyterhub.demo.kube_checks import REPO_ROOT, validate_manifest
+from devstack.kube_checks import REPO_ROOT, validate_manifest
 from iris_jupyterhub.storage import manifests as manifests_module
 from iris_jupyterhub.storage import volumes as volumes_module
 from iris_jupyterhub.storage.manifests import (

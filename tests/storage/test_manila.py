@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from devstack.openstack import OpenStackServer
 from iris_jupyterhub.storage import (
     MAX_MICROVERSION,
     KeystoneSession,
@@ -19,7 +20,6 @@ from iris_jupyterhub.storage import (
     StorageUnavailableError,
     StorageVersionError,
 )
-from tests.stack.openstack import OpenStackServer
 
 from .conftest import FAST, make_session
 

@@ -11,6 +11,8 @@ import pytest
 from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api
 from traitlets.config import Config
 
+from devstack.kube import KubeStandIn
+from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
 from iris_jupyterhub.storage import (
     StorageConflictError,
     StorageQuotaError,
@@ -26,8 +28,6 @@ from iris_jupyterhub.storage.service import (
     home_key,
     owner_from_auth_state,
 )
-from tests.stack.kube import KubeStandIn
-from tests.stack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
 
 NAMESPACE = "jhub"
 STORAGE_KINDS = ("Secret", "PersistentVolume", "PersistentVolumeClaim")

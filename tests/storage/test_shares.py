@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from devstack.openstack import OpenStackServer
 from iris_jupyterhub.storage import (
     METADATA_CEPHX_ID,
     METADATA_KEY,
@@ -19,7 +20,6 @@ from iris_jupyterhub.storage import (
     StorageUnavailableError,
     ensure_share,
 )
-from tests.stack.openstack import OpenStackServer
 
 _log = logging.getLogger("test.storage")
 

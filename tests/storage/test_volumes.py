@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from iris_jupyterhub.demo.kube_checks import validate_manifest
+from devstack.kube_checks import validate_manifest
 from iris_jupyterhub.storage.manifests import MountedShare
 from iris_jupyterhub.storage.volumes import (
     GROUP_MODE,

@@ -2,7 +2,7 @@
 
 No kube-apiserver can run here, so the API is kmock's ``KubernetesEmulator`` (an in-memory
 object store with list/watch/create/patch/delete over HTTP), served by aiohttp in a separate
-process (``python -m iris_jupyterhub.demo.kube --port 0 --ready-file F``) and extended with what
+process (``python -m devstack.kube --port 0 --ready-file F``) and extended with what
 KubeSpawner relies on:
 
 - ``?watch=True`` (kubernetes_asyncio) is normalised to ``watch=true`` (what kmock matches);
@@ -12,7 +12,7 @@ KubeSpawner relies on:
   a watch, so KubeSpawner's reflectors behave as against a real API server;
 - every object created is recorded as sent, with the errors from
   :func:`validate_manifest` (``kubernetes-validate``, strict schemas of :data:`KUBE_VERSION`);
-- a :class:`~iris_jupyterhub.demo.kubelet.FakeKubelet` in the same process runs pods as local
+- a :class:`~devstack.kubelet.FakeKubelet` in the same process runs pods as local
   ``jupyterhub.singleuser`` processes and reports them Running.
 
 :class:`KubeStandIn` starts that process (for the tests and ``make demo``), writes a
@@ -109,7 +109,7 @@ class KubeStandIn:
         ready = self.workdir / "kube-standin.ready"
         ready.unlink(missing_ok=True)
         cmd = [
-            sys.executable, "-m", "iris_jupyterhub.demo.kube", "--port", str(self.port),
+            sys.executable, "-m", "devstack.kube", "--port", str(self.port),
             "--ready-file", str(ready), "--workdir", str(self.workdir),
             "--kube-version", self.kube_version, "--pod-ip", self.pod_ip,
             "--parent-pid", str(os.getpid()),
@@ -120,7 +120,7 @@ class KubeStandIn:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed argv
+            self.proc = subprocess.Popen(
                 cmd, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip

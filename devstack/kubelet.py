@@ -1,4 +1,4 @@
-"""A fake kubelet for the Kubernetes API stand-in (:mod:`iris_jupyterhub.demo.kube`).
+"""A fake kubelet for the Kubernetes API stand-in (:mod:`devstack.kube`).
 
 It runs inside the stand-in process and talks to the API over HTTP like a real kubelet
 (requests carry ``X-Standin-Actor: kubelet`` so the stand-in can tell them apart). Every
@@ -159,7 +159,7 @@ class FakeKubelet:
 
     # -- the loop --------------------------------------------------------------------------
     async def _run(self) -> None:
-        import aiohttp  # noqa: PLC0415 - the stand-in process only
+        import aiohttp
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             self._session = session

@@ -1,6 +1,6 @@
 """The Kubernetes stand-in server process: kmock's emulator, extended for KubeSpawner.
 
-Run as ``python -m iris_jupyterhub.demo.kube`` (see :mod:`iris_jupyterhub.demo.kube`).
+Run as ``python -m devstack.kube`` (see :mod:`devstack.kube`).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def _make_emulator_class() -> type[Any]:
     kmock needs Python >= 3.11; it is imported by name so that this module (and mypy on
     Python 3.10) does not need it.
     """
-    import aiohttp.web  # noqa: PLC0415 - the server process only
-    import attrs  # noqa: PLC0415 - comes with kmock
+    import aiohttp.web
+    import attrs
 
     kmock = importlib.import_module("kmock")
     KubernetesEmulator, KubernetesError = kmock.KubernetesEmulator, kmock.KubernetesError  # noqa: N806
@@ -259,7 +259,7 @@ def _make_emulator_class() -> type[Any]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    import aiohttp.web  # noqa: PLC0415 - the server process only
+    import aiohttp.web
 
     # Warm the schema caches (a first validation takes seconds) before answering anything.
     for kind in ("Pod", "PersistentVolumeClaim", "Secret", "Service", "Event"):
@@ -301,7 +301,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m iris_jupyterhub.demo.kube")
+    parser = argparse.ArgumentParser(prog="python -m devstack.kube")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-file", required=True)

@@ -1,7 +1,7 @@
 """Checks of the Kubernetes stand-in: strict schema validation, selectors, records.
 
-Shared by the stand-in server (:mod:`iris_jupyterhub.demo.kube_server`) and the client
-handle (:mod:`iris_jupyterhub.demo.kube`).
+Shared by the stand-in server (:mod:`devstack.kube_server`) and the client
+handle (:mod:`devstack.kube`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Kubernetes version whose OpenAPI schemas manifests are checked against (strict mode).
 #: The oldest release still supported upstream-ish that z2jh 4.x runs on: a manifest valid
@@ -49,7 +49,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
 
 def _schema_version(desired: str) -> str:
     """The newest schema set shipped by kubernetes-validate not newer than ``desired``."""
-    from packaging.version import Version  # noqa: PLC0415 - only where validating
+    from packaging.version import Version
 
     all_versions = _kv_utils().all_versions
 
@@ -69,7 +69,7 @@ def _kv_utils() -> Any:
 @functools.lru_cache(maxsize=4)
 def _definitions(version: str) -> Any:
     """The shared ``_definitions.json`` of a schema set, as a referencing resource."""
-    from referencing import Resource  # noqa: PLC0415 - comes with kubernetes-validate
+    from referencing import Resource
 
     schema_contents = _kv_utils().schema_contents
     path = f"kubernetes-json-schema/v{version}-local-strict/_definitions.json"
@@ -79,7 +79,7 @@ def _definitions(version: str) -> Any:
 @functools.lru_cache(maxsize=64)
 def _validator(version: str, kind: str, api_version: str) -> Any:
     """A cached Draft 2020-12 validator for ``kind``/``api_version`` (None: no schema)."""
-    from referencing import Registry, Resource  # noqa: PLC0415 - as above
+    from referencing import Registry, Resource
 
     jsonschema = importlib.import_module("jsonschema")  # untyped without types-jsonschema
     schema_contents = _kv_utils().schema_contents

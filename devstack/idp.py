@@ -1,7 +1,7 @@
 """Start and control the loopback OIDC provider (``tests/idp/server.mjs``).
 
-Used by ``make demo`` (:mod:`iris_jupyterhub.demo`) and by the whole-stack tests
-(re-exported from ``tests/stack/idp.py``). The provider lives in a source checkout, so this
+Used by ``make demo`` (:mod:`devstack`), the whole-stack tests and the benchmarks. The
+provider lives in a source checkout, so this
 module needs the repository root (the directory holding ``tests/idp/server.mjs``).
 
 The provider plays IRIS IAM (issuer ``http://127.0.0.1:<port>/``, trailing slash as IAM) and EGI
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_PROVIDERS: tuple[tuple[str, str], ...] = (("iam", "/"), ("checkin", "/auth/realms/egi"))
-DEFAULT_CLIENT_SECRET = "s3cret"  # noqa: S105 - loopback demo/test client, not a secret
+DEFAULT_CLIENT_SECRET = "s3cret"
 Endpoint = Literal["token", "userinfo", "discovery", "jwks", "authorization"]
 
 
@@ -165,7 +165,7 @@ class IdPProcess:
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         log = self.log_path.open("ab")
         ready = threading.Event()
-        self._proc = subprocess.Popen(  # noqa: S603 - our own node script, argv list
+        self._proc = subprocess.Popen(
             [node, str(self.repo_root / "tests" / "idp" / "server.mjs"), str(self.config_path)],
             cwd=self.repo_root,
             stdout=subprocess.PIPE,

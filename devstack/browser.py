@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack.hub import REPO_ROOT
+from devstack.hub import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

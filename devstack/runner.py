@@ -161,7 +161,7 @@ class Demo:
         if self.kube is not None:
             env.update(self.kube.env)  # KUBECONFIG
         self._hub_log = self.hub_log_path.open("wb")
-        self.hub = subprocess.Popen(  # noqa: S603 - this interpreter, fixed argv
+        self.hub = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(config)],
             cwd=work,
             env=env,

@@ -1,4 +1,4 @@
-"""The Manila v2 half of the fake OpenStack server (see :mod:`tests.stack.openstack`).
+"""The Manila v2 half of the fake OpenStack server (see :mod:`devstack.openstack`).
 
 Plain data in, plain data out: :meth:`ManilaState.handle` takes the method, the path
 below ``/v2/<project_id>``, the query, the microversion header and the JSON body, and

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.stack.idp import free_port
+from devstack.idp import free_port
 
 __all__ = ["PostgresServer", "find_pg_bin", "postgres_server"]
 

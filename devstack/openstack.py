@@ -3,7 +3,7 @@
 :class:`OpenStackServer` runs a tornado server in a background thread with its own
 IOLoop on ``127.0.0.1`` and a free port. It implements token issue (application
 credential and password methods) with a service catalog, and the Manila calls the
-storage layer uses (see :mod:`tests.stack.openstack_manila`), with asynchronous share and
+storage layer uses (see :mod:`devstack.openstack_manila`), with asynchronous share and
 access-rule transitions, per-project quotas and Manila-shaped error bodies.
 
 Fault injection (thread-safe, usable from any thread, e.g. while a hub subprocess talks
@@ -31,7 +31,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from tests.stack.openstack_manila import ManilaSettings, ManilaState, Reply, fault
+from devstack.openstack_manila import ManilaSettings, ManilaState, Reply, fault
 
 __all__ = ["APP_CRED_ID", "APP_CRED_SECRET", "Faults", "OpenStackServer", "RecordedRequest"]
 

@@ -1,4 +1,4 @@
-"""``python -m iris_jupyterhub.demo`` (``make demo``): a local hub with a loopback provider.
+"""``python -m devstack`` (``make demo``): a local hub with a loopback provider.
 
 Needs a source checkout (``tests/idp/server.mjs``), ``npm ci`` (``oidc-provider``,
 ``configurable-http-proxy``) and node 20. See ``docs/admin/demo.md``.
@@ -21,7 +21,7 @@ DEFAULT_IDP_PORT = 9443
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m iris_jupyterhub.demo",
+        prog="python -m devstack",
         description="Run a local JupyterHub with iris-jupyterhub and a loopback OIDC provider.",
     )
     parser.add_argument(

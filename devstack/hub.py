@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def node_bin_path() -> str:
@@ -49,7 +49,7 @@ class HubProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def write_config(self) -> Path:
-        from tests.stack.idp import free_port
+        from devstack.idp import free_port
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         path = self.workdir / "jupyterhub_config.py"

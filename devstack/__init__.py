@@ -1,0 +1,12 @@
+"""The development stack: stand-ins and the local demo, shared by ``make demo``, the tests and
+the benchmarks. Never part of the wheel (it needs a source checkout: ``tests/idp/server.mjs`` and
+``node_modules``).
+
+* :mod:`devstack.idp`: the loopback OIDC provider (IAM and Check-in shapes);
+* :mod:`devstack.kube`, :mod:`devstack.kubelet`: the Kubernetes API stand-in and its fake kubelet;
+* :mod:`devstack.openstack`: a fake Keystone + Manila;
+* :mod:`devstack.postgres`: a throw-away PostgreSQL server;
+* :mod:`devstack.hub`, :mod:`devstack.login`, :mod:`devstack.browser`: a real hub and proxy, a
+  browserless login driver, Debian's Chromium through Playwright;
+* ``python -m devstack`` (``make demo``): the local demo hub (see ``docs/admin/demo.md``).
+"""
