@@ -30,7 +30,7 @@ from sqlalchemy import text
 from benchmarks.login import PROVIDER, Stack, ms, pct, start_hubs, timed_login
 from devstack.idp import IdPProcess
 from devstack.postgres import find_pg_bin, postgres_server
-from iris_jupyterhub.auth.posix_mapping import REGISTRY_FILE
+from iris_jupyterhub.db import REGISTRY_FILE
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
 from iris_jupyterhub.posix.models import Identity
 from tests.e2e.conftest import IAM_HUB_CONFIG

@@ -12,7 +12,8 @@ every leaf command. Adding a group is one line in :data:`COMMAND_GROUPS`.
 Exit status: 0 success, 1 a result that needs attention (not found, import conflicts),
 2 a usage error or an integrity problem (``posix check``), 3 an error that stopped the
 command (database, configuration or file). Expected failures print one line on stderr,
-never a traceback.
+never a traceback. What the commands share (exit codes, ``--db-url``/``--config``, the
+guard) is in :mod:`iris_jupyterhub.cli_support`.
 """
 
 from __future__ import annotations
@@ -20,17 +21,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Callable
 
-__all__ = ["COMMAND_GROUPS", "EXIT_ERROR", "build_parser", "main"]
+from .cli_support import EXIT_ATTENTION, EXIT_STATUS, Handler
+
+__all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
 COMMAND_GROUPS = ("iris_jupyterhub.posix.cli", "iris_jupyterhub.accounting.cli")
 """Modules whose ``register(subparsers)`` adds a command group, in ``--help`` order."""
-
-EXIT_ERROR = 3
-"""Exit status when a command could not run (database, configuration or file error)."""
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iris-jupyterhub",
         description="Administration tools for the iris-jupyterhub JupyterHub plugins.",
-        epilog="exit status: 0 ok, 1 needs attention, 2 usage or integrity problem, 3 error",
+        epilog=EXIT_STATUS,
     )
     groups = parser.add_subparsers(title="command groups", metavar="GROUP", required=True)
     for module in COMMAND_GROUPS:
@@ -57,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `iris-jupyterhub posix export | head`
         sys.stderr.close()
-        return 1
+        return EXIT_ATTENTION
 
 
 if __name__ == "__main__":

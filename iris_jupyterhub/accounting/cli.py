@@ -3,15 +3,16 @@
 ``iris-jupyterhub accounting service`` runs the scheduled exports
 (:mod:`iris_jupyterhub.accounting.service`).
 
-The database is found like the ``posix`` commands find the registry, first match wins:
+The database is found as the hub finds it, and as the ``posix`` commands find the
+registry (:func:`iris_jupyterhub.db.registry_db_url`), first match wins:
 
 1. ``--db-url URL``;
 2. ``--config PATH`` (a ``jupyterhub_config.py``): ``c.SessionAccounting.db_url``, else
    ``c.IdentityRegistry.db_url``;
 3. the environment variable ``IRIS_REGISTRY_DB_URL``;
 4. the SQLite file ``iris-identities.sqlite`` beside the hub's SQLite database
-   (``c.JupyterHub.db_url`` of ``--config``), as the hub chooses it; without ``--config``,
-   in the current directory.
+   (``c.JupyterHub.db_url`` of ``--config``, by default ``jupyterhub.sqlite`` in the
+   current directory).
 
 Site options (APEL site name, compute service, XDMoD resource, spool directory, records
 per message) come from ``c.SessionAccounting`` in ``--config``; command-line flags win.
@@ -21,35 +22,34 @@ Formats, ranges and destinations: :mod:`iris_jupyterhub.accounting.export`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from traitlets import TraitError
 from traitlets.config import Config
 
-from ..posix.cli import DB_URL_ENV, CommandError, load_config
-from ..posix.errors import RegistryError
+from ..cli_support import (
+    EXIT_ATTENTION,
+    EXIT_OK,
+    CommandError,
+    Handler,
+    add_database_arguments,
+    config_of,
+    database_url,
+    guarded,
+)
 from .apel import ApelOptions
-from .config import SessionAccounting, resolve_db_url
+from .config import SessionAccounting, configured_db_url
 from .export import FORMATS, default_range, parse_bound, run_export
 from .records import SessionRecord
+from .service import DATABASE_RULE, add_service_command
 from .store import AccountingStore
 from .xdmod import XdmodOptions
 
 __all__ = ["open_store", "register"]
-
-EXIT_OK, EXIT_ATTENTION, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config) if args.config else Config()
 
 
 def _settings(config: Config) -> SessionAccounting:
@@ -59,22 +59,10 @@ def _settings(config: Config) -> SessionAccounting:
         raise CommandError(f"invalid SessionAccounting configuration: {error}") from None
 
 
-def database_url(args: argparse.Namespace, config: Config) -> str:
-    """The database URL chosen by the rules in the module documentation."""
-    if args.db_url:
-        return str(args.db_url)
-    accounting = config.get("SessionAccounting", Config()).get("db_url", "")
-    registry = config.get("IdentityRegistry", Config()).get("db_url", "")
-    if not (accounting or registry) and os.environ.get(DB_URL_ENV):
-        return os.environ[DB_URL_ENV]
-    hub_db = str(config.get("JupyterHub", Config()).get("db_url", "") or "")
-    return resolve_db_url(str(accounting or ""), config, hub_db or "sqlite:///jupyterhub.sqlite")
-
-
 @contextmanager
 def open_store(args: argparse.Namespace, config: Config) -> Iterator[AccountingStore]:
     """The store of the database chosen by ``--db-url``, ``--config``, the environment."""
-    store = AccountingStore.from_url(database_url(args, config))
+    store = AccountingStore.from_url(database_url(args, config, configured_db_url(config)))
     try:
         yield store
     finally:
@@ -94,7 +82,7 @@ def _range(args: argparse.Namespace) -> tuple[datetime, datetime]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the sessions of a range as XDMoD, APEL or JSON lines."""
-    config = _config(args)
+    config = config_of(args)
     settings = _settings(config)
     start, end = _range(args)
     site = args.site_name or settings.site_name
@@ -143,7 +131,7 @@ def _row(record: SessionRecord) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print sessions, one tab-separated line each; exit 1 if there is none."""
-    config = _config(args)
+    config = config_of(args)
     with open_store(args, config) as store:
         if args.open:
             records: Any = store.open_sessions()
@@ -159,29 +147,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK if count else EXIT_ATTENTION
 
 
-def _guarded(handler: Handler) -> Handler:
-    """Expected failures: one line on stderr and exit status 3."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (RegistryError, CommandError, OSError, UnicodeError, ValueError) as error:
-            print(
-                f"iris-jupyterhub accounting {args.accounting_command}: {error}", file=sys.stderr
-            )
-        return EXIT_ERROR
-
-    return run
-
-
-_DESCRIPTION = """\
+_DESCRIPTION = f"""\
 Export the session records of IRISSpawner for Open XDMoD (Slurm sacct format) and APEL
 (cloud accounting messages for ssmsend), or as JSON lines; list sessions.
 
-Database, first match wins: --db-url URL; else c.SessionAccounting.db_url or
-c.IdentityRegistry.db_url in --config jupyterhub_config.py; else $IRIS_REGISTRY_DB_URL;
-else iris-identities.sqlite beside the hub's SQLite database (current directory).
-"""
+{DATABASE_RULE}"""
 
 _EXPORT_EPILOG = """\
 range:   [--from, --to) in UTC; YYYY-MM-DD is midnight (so --to's day is excluded) or give
@@ -198,13 +168,18 @@ exit status: 0 written, 3 error (database, configuration, destination not writab
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_argument_group("database (first match wins)")
-    where.add_argument("--db-url", metavar="URL", help="SQLAlchemy URL of the database")
-    where.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="jupyterhub_config.py to read c.SessionAccounting.* and the database from",
+    add_database_arguments(
+        parser,
+        "the hub's jupyterhub_config.py: c.SessionAccounting.* and the database "
+        "(c.SessionAccounting.db_url, c.IdentityRegistry.db_url, c.JupyterHub.db_url)",
+    )
+
+
+def _guarded(handler: Handler) -> Handler:
+    return guarded(
+        handler,
+        lambda args: f"iris-jupyterhub accounting {args.accounting_command}",
+        (ValueError,),
     )
 
 
@@ -264,7 +239,5 @@ def register(groups: Any) -> None:
     listing.add_argument("--open", action="store_true", help="only sessions still running")
     _range_arguments(listing)
     listing.set_defaults(handler=_guarded(cmd_list))
-
-    from .service import add_service_command  # noqa: PLC0415 - the service's own parser
 
     add_service_command(commands)

@@ -14,33 +14,17 @@ from typing import Any
 from traitlets import Bool, Float, Int, Unicode, validate
 from traitlets.config import Config, LoggingConfigurable
 
-from ..posix.database import check_db_url
+from ..db import check_db_url, registry_db_url
 
-__all__ = ["REGISTRY_FILE", "SessionAccounting", "resolve_db_url"]
-
-REGISTRY_FILE = "iris-identities.sqlite"
-"""File name of the default SQLite registry (same as :mod:`iris_jupyterhub.auth.posix_mapping`)."""
+__all__ = ["SessionAccounting", "configured_db_url"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}")
 
 
-def resolve_db_url(configured: str, config: Config | None, hub_db_url: str) -> str:
-    """The accounting database URL: ``configured``, else the identity registry's.
-
-    The registry's is ``c.IdentityRegistry.db_url`` when set, else the SQLite file
-    ``iris-identities.sqlite`` beside the hub's SQLite database (in the working
-    directory when the hub's database is not a SQLite file), as the IRIS
-    authenticators choose it.
-    """
-    if configured:
-        return configured
-    registry = (config or Config()).get("IdentityRegistry", {})
-    if isinstance(registry, dict | Config) and registry.get("db_url"):
-        return str(registry["db_url"])
-    prefix = "sqlite:///"
-    if hub_db_url.startswith(prefix) and hub_db_url != prefix + ":memory:":
-        return prefix + str(Path(hub_db_url[len(prefix) :]).parent / REGISTRY_FILE)
-    return prefix + REGISTRY_FILE
+def configured_db_url(config: Config) -> str:
+    """``c.SessionAccounting.db_url`` as written in ``config`` (empty when unset)."""
+    section = config.get("SessionAccounting", {})
+    return str(section.get("db_url") or "") if isinstance(section, dict) else ""
 
 
 class SessionAccounting(LoggingConfigurable):
@@ -274,9 +258,14 @@ class SessionAccounting(LoggingConfigurable):
             )
         return value
 
-    def resolved_db_url(self, hub_db_url: str = "") -> str:
-        """:attr:`db_url`, or the identity registry's database (see :func:`resolve_db_url`)."""
-        return resolve_db_url(self.db_url, self.config, hub_db_url)
+    def resolved_db_url(self, hub_db: str | None = None) -> str:
+        """:attr:`db_url`, else the identity registry's database.
+
+        That is :func:`iris_jupyterhub.db.registry_db_url` of this configuration:
+        ``c.IdentityRegistry.db_url``, else ``iris-identities.sqlite`` beside the hub's
+        SQLite database (``hub_db`` when given, else ``c.JupyterHub.db_url``).
+        """
+        return registry_db_url(self.config, explicit=self.db_url, hub_db=hub_db)
 
     def stale_after(self, poll_interval: float) -> float:
         """Seconds after which a last heartbeat no longer vouches for "running until now".

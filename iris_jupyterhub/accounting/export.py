@@ -145,7 +145,7 @@ def run_export(
 
     ``out`` None means stdout for xdmod/json and :data:`DEFAULT_SPOOL_DIR` for apel.
     Raises ValueError for a bad range or options, OSError (``SpoolError`` for the APEL
-    queue) when the destination cannot be written, ``RegistryError`` for the database.
+    queue) when the destination cannot be written, ``DatabaseError`` for the database.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")

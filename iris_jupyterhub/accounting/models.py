@@ -2,7 +2,7 @@
 
 One row per notebook session, keyed by ``record_id`` (unique) with an integer ``id`` that
 exports use as a numeric job id. Free text that comes from people (identity, hub user
-name, profile, image) is stored with :class:`~iris_jupyterhub.posix.models.OpaqueText`, so
+name, profile, image) is stored with :class:`~iris_jupyterhub.db.OpaqueText`, so
 NUL and lone surrogates survive a round trip on both SQLite and PostgreSQL. Names that
 Kubernetes or the POSIX registry already restrict (server, POSIX user and group, node,
 namespace, pod) are plain text, which keeps exports fast; the store replaces a NUL or a
@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ..posix.models import OpaqueText, UTCDateTime
+from ..db import OpaqueText, UTCDateTime
 
 __all__ = ["AccountingBase", "SessionRow"]
 

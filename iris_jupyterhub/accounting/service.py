@@ -41,10 +41,17 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from traitlets.config import Config
-
+from ..cli_support import (
+    EXIT_ERROR,
+    EXIT_PROBLEMS,
+    CommandError,
+    add_database_arguments,
+    config_of,
+    database_rule,
+    database_url,
+)
 from .apel import ApelOptions
-from .config import SessionAccounting
+from .config import SessionAccounting, configured_db_url
 from .export import ExportResult, default_range, run_export
 from .store import AccountingStore
 from .xdmod import XdmodOptions
@@ -52,6 +59,9 @@ from .xdmod import XdmodOptions
 __all__ = ["ExportJob", "add_service_command", "main", "plan_exports", "run_exports", "serve"]
 
 log = logging.getLogger("iris_jupyterhub.accounting.service")
+
+DATABASE_RULE = database_rule("c.SessionAccounting.db_url, else c.IdentityRegistry.db_url,")
+"""How the accounting commands and the service find the database (``--help`` text)."""
 
 
 @dataclass(frozen=True)
@@ -178,19 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m iris_jupyterhub.accounting.service",
         description="Scheduled XDMoD and APEL exports of IRISSpawner session records.",
+        epilog=DATABASE_RULE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _options(parser)
     return parser
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="jupyterhub_config.py with the c.SessionAccounting options and the database",
+    add_database_arguments(
+        parser,
+        "the hub's jupyterhub_config.py with the c.SessionAccounting options and the database",
     )
-    parser.add_argument("--db-url", metavar="URL", help="database URL (overrides --config)")
     parser.add_argument("--once", action="store_true", help="export once and exit (cron)")
     parser.add_argument(
         "--reconcile", action="store_true", help="also reconcile open records with Kubernetes"
@@ -203,6 +212,8 @@ def add_service_command(commands: Any) -> None:
         "service",
         help="Run scheduled XDMoD and APEL exports (a JupyterHub-managed service).",
         description=build_parser().description,
+        epilog=DATABASE_RULE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _options(parser)
     parser.set_defaults(handler=_run)
@@ -215,19 +226,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..posix.cli import CommandError, load_config  # noqa: PLC0415
-    from .cli import database_url  # noqa: PLC0415
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        config = load_config(args.config) if args.config else Config()
+        config = config_of(args)
         settings = SessionAccounting(config=config)
-        url = database_url(args, config)
+        url = database_url(args, config, configured_db_url(config))
     except (CommandError, ValueError, OSError) as error:
         print(f"iris-accounting service: {error}", file=sys.stderr)
-        return 2
+        return EXIT_PROBLEMS
     results = asyncio.run(serve(settings, url, once=args.once, reconcile=args.reconcile))
-    return 3 if any(isinstance(r, Exception) for r in results.values()) else 0
+    return EXIT_ERROR if any(isinstance(r, Exception) for r in results.values()) else 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Session records in the registry's database: open, heartbeat, close, stream.
 
 The table lives in the same database as the identity registry (a SQLite file by default,
-PostgreSQL in production) and reuses its engine set-up and transactions
-(:mod:`iris_jupyterhub.posix.database`): every write is one short transaction holding the
-registry's write lock (``BEGIN IMMEDIATE`` on SQLite, an advisory transaction lock on
+PostgreSQL in production) and uses the shared engine set-up and transactions
+(:mod:`iris_jupyterhub.db`): every write is one short transaction holding the
+database's write lock (``BEGIN IMMEDIATE`` on SQLite, an advisory transaction lock on
 PostgreSQL), reads take no lock. Accounting writes are a few per session, so sharing the
 lock with the (rare) identity assignments costs nothing measurable.
 
@@ -20,8 +20,8 @@ Rules
   ``(start_time, record_id)``: each batch is its own short read transaction, memory stays
   bounded by ``batch`` rows whatever the table size.
 
-Database failures raise :class:`~iris_jupyterhub.posix.RegistryError` subclasses
-(``RegistryUnavailableError`` when the database cannot be reached).
+Database failures raise :class:`~iris_jupyterhub.db.DatabaseError`
+(:class:`~iris_jupyterhub.db.DatabaseUnavailableError` when the database cannot be reached).
 """
 
 from __future__ import annotations
@@ -36,12 +36,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, Table, and_, insert, or_, select, tuple_, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..posix.database import make_engine, read_connection, write_session
+from ..db import WRITE_LOCK_KEY, make_engine, read_connection, upgrade_schema, write_session
 from .models import SessionRow
 from .records import END_REASONS, SessionRecord, utc
 
@@ -54,12 +52,10 @@ _ID_CHUNK = 500
 
 
 def upgrade_accounting(engine: Engine) -> None:
-    """Apply the accounting migrations up to ``head`` under the registry's write lock."""
-    with write_session(engine, "upgrading the accounting schema") as session:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = session.connection()
-        command.upgrade(config, "head")
+    """Apply the accounting migrations up to ``head`` under the database's write lock."""
+    upgrade_schema(
+        engine, MIGRATIONS_DIR, lock_key=WRITE_LOCK_KEY, action="upgrading the accounting schema"
+    )
 
 
 _UNSTORABLE_RE = re.compile(r"[\x00\ud800-\udfff]")

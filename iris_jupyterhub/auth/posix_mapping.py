@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from tornado import web
 
+from ..db import registry_db_url
 from ..errors import http_error
 from ..posix import (
     IdentityConflictError,
@@ -26,27 +26,19 @@ from ..posix import (
     RegistryError,
 )
 
-__all__ = ["default_registry_url", "make_registry", "map_login"]
-
-REGISTRY_FILE = "iris-identities.sqlite"
-
-
-def default_registry_url(hub_db_url: str) -> str:
-    """A SQLite registry beside the hub's SQLite database; in the working directory otherwise."""
-    prefix = "sqlite:///"
-    if hub_db_url.startswith(prefix) and hub_db_url != prefix + ":memory:":
-        return prefix + str(Path(hub_db_url[len(prefix) :]).parent / REGISTRY_FILE)
-    return prefix + REGISTRY_FILE
+__all__ = ["make_registry", "map_login"]
 
 
 def make_registry(authenticator: Any) -> IdentityRegistry:
-    """The registry configured as ``c.IdentityRegistry.*``, defaulting beside the hub DB."""
-    configured = authenticator.config.get("IdentityRegistry", {})
-    kwargs: dict[str, Any] = {}
-    if "db_url" not in configured:
-        hub_db = str(getattr(authenticator.parent, "db_url", "") or "")
-        kwargs["db_url"] = default_registry_url(hub_db)
-    return IdentityRegistry(parent=authenticator, **kwargs)
+    """The registry configured as ``c.IdentityRegistry.*``, on the hub's default database.
+
+    The database is :func:`iris_jupyterhub.db.registry_db_url` of the hub's configuration
+    and the running hub's database (the authenticator's parent application), as the
+    ``iris-jupyterhub`` commands find it.
+    """
+    hub_db = str(getattr(authenticator.parent, "db_url", "") or "") or None
+    url = registry_db_url(authenticator.config, hub_db=hub_db)
+    return IdentityRegistry(parent=authenticator, db_url=url)
 
 
 async def map_login(

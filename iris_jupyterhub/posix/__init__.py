@@ -8,7 +8,8 @@ keyed on (issuer, subject), and maps canonical groups to gids the same way.
 * :mod:`~iris_jupyterhub.posix.ids`: hashing into ranges and probing (pure)
 * :mod:`~iris_jupyterhub.posix.names`: POSIX names from untrusted hints (pure)
 * :mod:`~iris_jupyterhub.posix.registry`: the database-backed registry
-* :mod:`~iris_jupyterhub.posix.database`: transactions, locking and migrations
+* :mod:`~iris_jupyterhub.posix.database`: the shared transactions (:mod:`iris_jupyterhub.db`)
+  with registry errors, and the registry's migrations
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ from itertools import islice
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from ..db import utcnow
 from . import ids, names
 from .accounts import IdentityKey
-from .models import Group, Identity, utcnow
+from .models import Group, Identity
 from .store import Assignment
 
 __all__ = ["BulkReport", "assign_many"]

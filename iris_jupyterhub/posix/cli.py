@@ -1,17 +1,19 @@
 """``iris-jupyterhub posix ...``: look up, export, import, pin and check POSIX identities.
 
-Every command finds the registry database the same way, first match wins:
+Every command finds the registry database as the hub does
+(:func:`iris_jupyterhub.db.registry_db_url`), first match wins:
 
 1. ``--db-url URL``;
-2. ``--config PATH``: a ``jupyterhub_config.py``, whose ``c.IdentityRegistry`` section
-   (``db_url``, ``uid_range``, ``gid_range``, ``group_aliases``, ...) configures the
-   registry exactly as in the hub;
+2. ``c.IdentityRegistry.db_url`` in ``--config PATH`` (a ``jupyterhub_config.py``);
 3. the environment variable ``IRIS_REGISTRY_DB_URL``;
-4. the registry's default (a SQLite file in the current directory).
+4. ``iris-identities.sqlite`` beside the hub's SQLite database (``c.JupyterHub.db_url``
+   of ``--config``, by default ``jupyterhub.sqlite`` in the current directory).
 
-``--config`` also supplies the ranges and group aliases when the database URL comes from
+``--config`` also configures the registry exactly as in the hub (``uid_range``,
+``gid_range``, ``group_aliases``, ...), also when the database URL comes from
 ``--db-url`` or the environment. Run the commands with the hub's configuration, so that
-``posix pin`` and ``posix import`` validate ids against the same ranges as the hub.
+they open the hub's database and ``posix pin`` and ``posix import`` validate ids against
+the same ranges as the hub.
 
 The file formats and the import design are described in :mod:`iris_jupyterhub.posix.files`.
 """
@@ -20,18 +22,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from traitlets import TraitError
-from traitlets.config import Config
-from traitlets.config.loader import PyFileConfigLoader
 
 from ..atomic import write_atomically
+from ..cli_support import (
+    EXIT_ATTENTION,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    CommandError,
+    Handler,
+    add_database_arguments,
+    config_of,
+    database_rule,
+    database_url,
+    guarded,
+)
 from .accounts import IdentityKey, PosixAccount
 from .errors import RegistryError
 from .files import (
@@ -47,67 +58,28 @@ from .files import (
 from .readers import join_passwd, parse_csv, parse_identity_map, parse_json, parse_passwd
 from .registry import IdentityRegistry
 
-__all__ = ["DB_URL_ENV", "open_registry", "register"]
+__all__ = ["open_registry", "register"]
 
-DB_URL_ENV = "IRIS_REGISTRY_DB_URL"
-"""Environment variable with the registry database URL (used without ``--db-url``)."""
-
-EXIT_OK, EXIT_ATTENTION, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2, 3
 EXPORT_FORMATS = ("passwd", "group", "json", "csv")
 IMPORT_FORMATS = ("csv", "json", "passwd")
 MAX_PROBLEMS_SHOWN = 50
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-class CommandError(Exception):
-    """An expected failure: its message goes to stderr and the command exits with 3."""
 
 
 # -- finding the registry ---------------------------------------------------------------
 
 
-def load_config(path: Path) -> Config:
-    """Load a ``jupyterhub_config.py`` the way JupyterHub does (it runs the file)."""
-    if not path.is_file():
-        raise CommandError(f"configuration file {path} does not exist")
-    loader = PyFileConfigLoader(path.name, path=str(path.parent.resolve()))
-    try:
-        config: Config = loader.load_config()
-    except Exception as error:  # a config file can raise anything
-        raise CommandError(f"cannot load {path}: {type(error).__name__}: {error}") from None
-    return config
-
-
 @contextmanager
 def open_registry(args: argparse.Namespace) -> Iterator[IdentityRegistry]:
-    """The registry chosen by ``--db-url``, ``--config``, the environment or the default."""
-    config = load_config(args.config) if args.config else Config()
-    section = config.get("IdentityRegistry", Config())
-    overrides: dict[str, Any] = {}
-    if args.db_url:
-        overrides["db_url"] = args.db_url
-    elif "db_url" not in section and os.environ.get(DB_URL_ENV):
-        overrides["db_url"] = os.environ[DB_URL_ENV]
+    """The registry of ``--db-url``, ``--config``, the environment or the hub's default."""
+    config = config_of(args)
     try:
-        registry = IdentityRegistry(config=config, **overrides)
+        registry = IdentityRegistry(config=config, db_url=database_url(args, config))
     except (TraitError, ValueError) as error:
         raise CommandError(f"invalid IdentityRegistry configuration: {error}") from None
     try:
         yield registry
     finally:
         registry.close()
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_argument_group("registry database (first match wins)")
-    where.add_argument("--db-url", metavar="URL", help="SQLAlchemy URL of the registry database")
-    where.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="jupyterhub_config.py to read c.IdentityRegistry.* from (db_url, ranges, aliases)",
-    )
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -264,30 +236,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _guarded(handler: Handler) -> Handler:
-    """Turn expected failures into one line on stderr and exit status 3."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (RegistryError, CommandError, OSError, UnicodeError) as error:
-            # UnicodeError: input that is not UTF-8, or output that cannot be encoded
-            print(f"iris-jupyterhub posix {args.posix_command}: {error}", file=sys.stderr)
-        return EXIT_ERROR
-
-    return run
-
-
 # -- parser --------------------------------------------------------------------------------
 
-_DESCRIPTION = """\
+_DESCRIPTION = f"""\
 Look up, export, import, pin and check the POSIX identities (uid, gid, login name, groups)
 that the IdentityRegistry gives to federated identities.
 
-The registry database is found the same way by every command, first match wins:
---db-url URL; else the c.IdentityRegistry section of --config jupyterhub_config.py;
-else $IRIS_REGISTRY_DB_URL; else the registry's default (a SQLite file in the current
-directory). --config also supplies uid_range, gid_range and group_aliases.
+{database_rule()}--config also supplies uid_range, gid_range and group_aliases.
 """
 
 _IMPORT_EPILOG = """\
@@ -300,17 +255,8 @@ exit status: 0 all imported or unchanged, 1 conflicts or bad lines, 3 error
 """
 
 
-def register(groups: Any) -> None:
-    """Add the ``posix`` command group to the top-level sub-parsers ``groups``."""
-    posix = groups.add_parser(
-        "posix",
-        help="POSIX identity mapping (uids, gids, names)",
-        description=_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = posix.add_subparsers(
-        title="commands", dest="posix_command", metavar="COMMAND", required=True
-    )
+def _command_adder(commands: Any) -> Any:
+    """A function adding one command (with the database options and the guard)."""
 
     def command(name: str, handler: Handler, help_text: str, **kwargs: Any) -> Any:
         parser = commands.add_parser(
@@ -320,10 +266,24 @@ def register(groups: Any) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             **kwargs,
         )
-        _common(parser)
-        parser.set_defaults(handler=_guarded(handler))
+        add_database_arguments(
+            parser,
+            "the hub's jupyterhub_config.py: c.IdentityRegistry.* (db_url, ranges, "
+            "aliases) and c.JupyterHub.db_url",
+        )
+        parser.set_defaults(
+            handler=guarded(
+                handler,
+                lambda args: f"iris-jupyterhub posix {args.posix_command}",
+                (RegistryError,),
+            )
+        )
         return parser
 
+    return command
+
+
+def _lookup_and_export(command: Any) -> None:
     lookup = command("lookup", cmd_lookup, "Print the account of one identity as JSON.")
     which = lookup.add_mutually_exclusive_group(required=True)
     which.add_argument("--issuer", help="issuer URL (with --subject)")
@@ -346,6 +306,8 @@ def register(groups: Any) -> None:
     )
     export.add_argument("--shell", default="/bin/bash", help="passwd shell (default /bin/bash)")
 
+
+def _import_pin_check(command: Any) -> None:
     importer = command(
         "import", cmd_import, "Pin existing site accounts from a file.", epilog=_IMPORT_EPILOG
     )
@@ -374,3 +336,19 @@ def register(groups: Any) -> None:
         "Report integrity problems (shared ids or names, out-of-range ids, ...).",
         epilog="exit status: 0 no problems, 2 problems found, 3 error",
     )
+
+
+def register(groups: Any) -> None:
+    """Add the ``posix`` command group to the top-level sub-parsers ``groups``."""
+    posix = groups.add_parser(
+        "posix",
+        help="POSIX identity mapping (uids, gids, names)",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = posix.add_subparsers(
+        title="commands", dest="posix_command", metavar="COMMAND", required=True
+    )
+    command = _command_adder(commands)
+    _lookup_and_export(command)
+    _import_pin_check(command)

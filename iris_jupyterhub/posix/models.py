@@ -8,75 +8,21 @@ database whose indexes were dropped and rows edited is detected, not silently us
 The identity key is looked up through ``key_digest``, the SHA-256 of the (issuer,
 subject) encoding: a fixed-size column keeps the unique index small and within
 PostgreSQL's btree row limit for 1024-character Unicode subjects. ``issuer`` and
-``subject`` are stored for display and export, escaped by :class:`OpaqueText` so that NUL
-and lone surrogates (which neither database stores) survive a round trip.
+``subject`` are stored for display and export, escaped by
+:class:`~iris_jupyterhub.db.OpaqueText` so that NUL and lone surrogates (which neither
+database stores) survive a round trip.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
+from datetime import datetime
 
-from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Dialect,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    TypeDecorator,
-)
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Group", "Identity", "Membership", "OpaqueText", "UTCDateTime", "utcnow"]
+from ..db import OpaqueText, UTCDateTime, utcnow
 
-_UNSTORABLE_RE = re.compile(r"[\\\x00\ud800-\udfff]")
-_ESCAPE_RE = re.compile(r"\\(\\|u[0-9a-f]{4})")
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    char = match.group(0)
-    return "\\\\" if char == "\\" else f"\\u{ord(char):04x}"
-
-
-def _unescape_char(match: re.Match[str]) -> str:
-    code = match.group(1)
-    return "\\" if code == "\\" else chr(int(code[1:], 16))
-
-
-class OpaqueText(TypeDecorator[str]):
-    """Text stored with ``\\`` , NUL and lone surrogates escaped as ``\\\\`` / ``\\uXXXX``."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else _UNSTORABLE_RE.sub(_escape_char, value)
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else _ESCAPE_RE.sub(_unescape_char, value)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A UTC timestamp, stored without zone and always returned timezone-aware."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+__all__ = ["Base", "Group", "Identity", "Membership"]
 
 
 class Base(DeclarativeBase):

@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import Engine, delete, select
 from traitlets.config import LoggingConfigurable
 
+from .. import db
+from ..db import utcnow
 from . import store
 from .accounts import (
     IdentityKey,
@@ -36,25 +38,16 @@ from .accounts import (
     PosixGroup,
 )
 from .bulk import BulkReport, assign_many
-from .database import (
-    make_engine,
-    read_connection,
-    read_session,
-    upgrade_database,
-    write_session,
-)
+from .database import read_connection, read_session, upgrade_registry, write_session
 from .errors import IdentityConflictError, RegistryError, RegistryUnavailableError
 from .ids import key_digest
 from .integrity import find_problems
-from .models import Group, Identity, Membership, utcnow
+from .models import Group, Identity, Membership
 from .pinning import pin_identity
 from .queries import AccountRow, has_conflicts, read_account
 from .settings import RegistrySettings, group_syntax_error
 
-__all__ = ["DEFAULT_SQLITE_FILE", "IdentityRegistry"]
-
-DEFAULT_SQLITE_FILE = "iris-identities.sqlite"
-"""SQLite file used when ``db_url`` is empty, relative to the current directory."""
+__all__ = ["IdentityRegistry"]
 
 
 def _unchanged(found: AccountRow, canonicals: list[str], stale_before: datetime) -> bool:
@@ -84,19 +77,19 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
 
     @property
     def url(self) -> str:
-        """The database URL in use (``db_url``, or the default SQLite file)."""
-        return self.db_url or f"sqlite:///{DEFAULT_SQLITE_FILE}"
+        """The database URL in use: ``db_url``, else :func:`iris_jupyterhub.db.registry_db_url`."""
+        return self.db_url or db.registry_db_url(self.config)
 
     @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine, created and migrated to the latest schema at first use."""
         with self._engine_lock:
             if self._engine is None:
-                engine = make_engine(
+                engine = db.make_engine(
                     self.url, connect_timeout=self.connect_timeout, lock_timeout=self.lock_timeout
                 )
                 try:
-                    upgrade_database(engine)
+                    upgrade_registry(engine)
                 except BaseException:
                     engine.dispose()
                     raise

@@ -14,7 +14,7 @@ from typing import Any
 from traitlets import Dict, Float, Int, Set, Tuple, Unicode, validate
 from traitlets.config import Configurable
 
-from .database import check_db_url
+from ..db import check_db_url
 from .names import DEFAULT_RESERVED_NAMES
 
 __all__ = ["MAX_POSIX_ID", "SYSTEM_ID_MAX", "RegistrySettings", "group_syntax_error"]
@@ -62,8 +62,10 @@ class RegistrySettings(Configurable):
         help="""
         SQLAlchemy URL of the registry database.
 
-        Empty (the default): the SQLite file ``iris-identities.sqlite`` in the current
-        directory; the IRIS authenticators put it beside the hub's own database. Use
+        Empty (the default): the SQLite file ``iris-identities.sqlite`` beside the hub's
+        SQLite database (``c.JupyterHub.db_url``), or in the hub's working directory when
+        the hub's database is not SQLite; the ``iris-jupyterhub`` commands given the hub's
+        configuration (``--config``) open the same file. Use
         ``postgresql+psycopg://user@host/db`` in production and whenever several hub
         replicas share one registry. The schema is created and upgraded automatically.
         """,

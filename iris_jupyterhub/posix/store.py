@@ -1,7 +1,7 @@
 """Registry operations inside one database session: find, assign, record, verify.
 
 Every function here runs in a transaction opened by the caller
-(:func:`~iris_jupyterhub.posix.database.write_session` for anything that writes), so the
+(:func:`~iris_jupyterhub.db.write_session` for anything that writes), so the
 registry decides what is atomic. Nothing trusts the unique indexes alone:
 :func:`identity_conflicts` asks the database whether another row shares an identity's ids.
 """
@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
+from ..db import utcnow
 from . import ids, names
 from .accounts import IdentityKey, PosixAccount, PosixGroup
-from .models import Group, Identity, Membership, utcnow
+from .models import Group, Identity, Membership
 
 __all__ = [
     "Assignment",

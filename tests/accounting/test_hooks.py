@@ -12,8 +12,8 @@ from traitlets import TraitError
 from traitlets.config import Config
 
 from iris_jupyterhub.accounting import AccountingStore
-from iris_jupyterhub.accounting.config import SessionAccounting, resolve_db_url
-from iris_jupyterhub.accounting.hooks import (
+from iris_jupyterhub.accounting.config import SessionAccounting
+from iris_jupyterhub.accounting.sessions import (
     choices_of,
     identity_key_of,
     session_end,
@@ -21,6 +21,7 @@ from iris_jupyterhub.accounting.hooks import (
     session_start,
 )
 from iris_jupyterhub.accounting.writer import AccountingWriter
+from iris_jupyterhub.db import registry_db_url
 
 from .conftest import at, session
 
@@ -223,14 +224,22 @@ async def test_flush_runs_off_the_event_loop(sqlite_url: str) -> None:
 
 def test_db_url_defaults_to_the_registrys() -> None:
     hub = "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
-    assert resolve_db_url("", None, hub) == "sqlite:////srv/jupyterhub/iris-identities.sqlite"
-    assert resolve_db_url("", None, "postgresql://x/hub") == "sqlite:///iris-identities.sqlite"
+    assert registry_db_url(None, hub_db=hub) == "sqlite:////srv/jupyterhub/iris-identities.sqlite"
+    assert registry_db_url(None, hub_db="postgresql://x/hub") == "sqlite:///iris-identities.sqlite"
     config = Config()
     config.IdentityRegistry.db_url = "postgresql+psycopg://reg/ids"
-    assert resolve_db_url("", config, hub) == "postgresql+psycopg://reg/ids"
-    assert resolve_db_url("sqlite:////x.sqlite", config, hub) == "sqlite:////x.sqlite"
+    assert registry_db_url(config, hub_db=hub) == "postgresql+psycopg://reg/ids"
+    assert registry_db_url(config, explicit="sqlite:////x.sqlite") == "sqlite:////x.sqlite"
     settings = SessionAccounting(config=config)
     assert settings.resolved_db_url(hub) == "postgresql+psycopg://reg/ids"
+    # the hub's database from the configuration, as the spawner finds it
+    hub_config = Config()
+    hub_config.JupyterHub.db_url = hub
+    assert SessionAccounting(config=hub_config).resolved_db_url() == (
+        "sqlite:////srv/jupyterhub/iris-identities.sqlite"
+    )
+    hub_config.SessionAccounting.db_url = "sqlite:////x.sqlite"
+    assert SessionAccounting(config=hub_config).resolved_db_url() == "sqlite:////x.sqlite"
     assert settings.enabled is True
     assert settings.stale_after(30) == 180
 

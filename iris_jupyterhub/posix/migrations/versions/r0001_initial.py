@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from iris_jupyterhub.posix.models import OpaqueText, UTCDateTime
+from iris_jupyterhub.db import OpaqueText, UTCDateTime
 
 revision = "0001"
 down_revision = None
