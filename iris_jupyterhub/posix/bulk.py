@@ -1,9 +1,10 @@
 """Assign accounts to many identities at once, in memory, for imports and benchmarks.
 
-The taken uids, gids and names are read once; new ids are hashed and probed exactly as
-:meth:`IdentityRegistry.map_identity` would, then inserted in batches. The caller holds the
-registry's write lock for the whole run, so the result equals mapping the identities one
-by one in the given order.
+The taken uids, gids and names are read once and kept in memory; each new identity gets
+its ids and name from :func:`~iris_jupyterhub.posix.store.assign_account`, the function
+:meth:`IdentityRegistry.map_identity` uses, and the rows are inserted in batches. The
+caller holds the registry's write lock for the whole run, so the result equals mapping
+the identities one by one in the given order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..db import utcnow
 from . import ids, names
 from .accounts import IdentityKey
 from .models import Group, Identity
-from .store import Assignment
+from .store import Assignment, assign_account, identity_values
 
 __all__ = ["BulkReport", "assign_many"]
 
@@ -78,34 +79,21 @@ def assign_many(
         for digest, (key, hint) in digests.items():
             if digest in known:
                 continue
-            uid_material = ids.key_material(ids.UID_TAG, key)
-            gid_material = ids.key_material(ids.PERSONAL_GID_TAG, key)
-            uid = ids.assign_id(uid_material, assignment.uid_range, uids.__contains__)
-            gid = ids.assign_id(gid_material, assignment.gid_range, gids.__contains__, what="gid")
-            name = names.assign_name(
+            account = assign_account(
+                key,
                 hint,
-                uid_material,
-                lambda n: n in taken_names,
-                assignment.reserved_names,
+                assignment,
+                uid_taken=uids.__contains__,
+                gid_taken=gids.__contains__,
+                name_taken=taken_names.__contains__,
             )
-            report.uid_collisions += uid != ids.first_candidate(uid_material, assignment.uid_range)
-            report.gid_collisions += gid != ids.first_candidate(gid_material, assignment.gid_range)
-            report.name_collisions += name != names.sanitise_name(hint)
-            uids.add(uid)
-            gids.add(gid)
-            taken_names.add(name)
-            rows.append(
-                {
-                    "key_digest": digest,
-                    "issuer": key.issuer,
-                    "subject": key.subject,
-                    "uid": uid,
-                    "personal_gid": gid,
-                    "username": name,
-                    "pinned": False,
-                    "created_at": now,
-                }
-            )
+            report.uid_collisions += account.uid_probed
+            report.gid_collisions += account.gid_probed
+            report.name_collisions += account.username != names.sanitise_name(hint)
+            uids.add(account.uid)
+            gids.add(account.gid)
+            taken_names.add(account.username)
+            rows.append(identity_values(key, account, now, digest))
         if rows:
             session.execute(insert(Identity), rows)
         report.created += len(rows)

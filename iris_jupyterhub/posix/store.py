@@ -1,15 +1,20 @@
 """Registry operations inside one database session: find, assign, record, verify.
 
 Every function here runs in a transaction opened by the caller
-(:func:`~iris_jupyterhub.db.write_session` for anything that writes), so the
-registry decides what is atomic. Nothing trusts the unique indexes alone:
-:func:`identity_conflicts` asks the database whether another row shares an identity's ids.
+(:func:`~iris_jupyterhub.db.write_session` for anything that writes), so the registry
+decides what is atomic. New accounts get their ids and name from :func:`assign_account`,
+the one implementation used by logins (one identity, ids probed in the database) and by
+bulk assignment (:mod:`~iris_jupyterhub.posix.bulk`, taken ids kept in memory). Nothing
+trusts the unique indexes alone: :func:`identity_conflicts` asks the database whether
+another row shares an identity's ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, or_, select, union
 from sqlalchemy.orm import Session
@@ -21,14 +26,17 @@ from .models import Group, Identity, Membership
 
 __all__ = [
     "Assignment",
+    "NewAccount",
     "WindowedTaken",
     "account_of",
+    "assign_account",
     "create_group",
     "create_identity",
     "ensure_groups",
     "find_identity",
     "groups_of",
     "identity_conflicts",
+    "identity_values",
     "key_of",
     "name_taken",
     "set_memberships",
@@ -159,6 +167,71 @@ def account_of(row: Identity, groups: Iterable[Group]) -> PosixAccount:
     )
 
 
+class NewAccount(NamedTuple):
+    """The uid, personal gid and login name given to a new identity.
+
+    ``uid_probed`` / ``gid_probed``: the hashed first candidate was taken, so the id was
+    found by probing (counted by bulk assignment).
+    """
+
+    uid: int
+    gid: int
+    username: str
+    uid_probed: bool = False
+    gid_probed: bool = False
+
+
+def assign_account(
+    key: IdentityKey,
+    name_hint: str | None,
+    assignment: Assignment,
+    *,
+    uid_taken: Callable[[int], bool],
+    gid_taken: Callable[[int], bool],
+    name_taken: Callable[[str], bool],
+    uid: int | None = None,
+    gid: int | None = None,
+    username: str | None = None,
+) -> NewAccount:
+    """Ids and name for a new identity; those not given are hashed and probed.
+
+    The uid is hashed from the key (:data:`ids.UID_TAG`) and probed past ``uid_taken``,
+    the personal gid likewise (:data:`ids.PERSONAL_GID_TAG`, ``gid_taken``), and the name
+    derived from ``name_hint`` with a suffix from the uid's hash input when
+    ``name_taken`` or reserved. Pure: the predicates say what is already used.
+    """
+    uid_material = ids.key_material(ids.UID_TAG, key)
+    uid_probed = gid_probed = False
+    if uid is None:
+        uid = ids.assign_id(uid_material, assignment.uid_range, uid_taken)
+        uid_probed = uid != ids.first_candidate(uid_material, assignment.uid_range)
+    if gid is None:
+        gid_material = ids.key_material(ids.PERSONAL_GID_TAG, key)
+        gid = ids.assign_id(gid_material, assignment.gid_range, gid_taken, what="gid")
+        gid_probed = gid != ids.first_candidate(gid_material, assignment.gid_range)
+    if username is None:
+        username = names.assign_name(
+            name_hint, uid_material, name_taken, assignment.reserved_names
+        )
+    return NewAccount(uid, gid, username, uid_probed, gid_probed)
+
+
+def identity_values(
+    key: IdentityKey, account: NewAccount, now: datetime, digest: str | None = None
+) -> dict[str, Any]:
+    """The column values of a new, unpinned :class:`Identity` row (``digest``: if known)."""
+    return {
+        "key_digest": digest or ids.key_digest(key),
+        "issuer": key.issuer,
+        "subject": key.subject,
+        "uid": account.uid,
+        "personal_gid": account.gid,
+        "username": account.username,
+        "pinned": False,
+        "created_at": now,
+    }
+
+
 def create_identity(
     session: Session,
     key: IdentityKey,
@@ -169,37 +242,19 @@ def create_identity(
     gid: int | None = None,
     username: str | None = None,
 ) -> Identity:
-    """Insert a new identity; ids and name not given are assigned by hashing and probing."""
-    if uid is None:
-        uid = ids.assign_id(
-            ids.key_material(ids.UID_TAG, key),
-            assignment.uid_range,
-            _uid_window(session, assignment.uid_range),
-        )
-    if gid is None:
-        gid = ids.assign_id(
-            ids.key_material(ids.PERSONAL_GID_TAG, key),
-            assignment.gid_range,
-            _gid_window(session, assignment.gid_range),
-            what="gid",
-        )
-    if username is None:
-        username = names.assign_name(
-            name_hint,
-            ids.key_material(ids.UID_TAG, key),
-            lambda name: name_taken(session, name),
-            assignment.reserved_names,
-        )
-    row = Identity(
-        key_digest=ids.key_digest(key),
-        issuer=key.issuer,
-        subject=key.subject,
+    """Insert a new identity; ids and name not given come from :func:`assign_account`."""
+    account = assign_account(
+        key,
+        name_hint,
+        assignment,
+        uid_taken=_uid_window(session, assignment.uid_range),
+        gid_taken=_gid_window(session, assignment.gid_range),
+        name_taken=lambda name: name_taken(session, name),
         uid=uid,
-        personal_gid=gid,
+        gid=gid,
         username=username,
-        pinned=False,
-        created_at=utcnow(),
     )
+    row = Identity(**identity_values(key, account, utcnow()))
     session.add(row)
     session.flush()
     return row
