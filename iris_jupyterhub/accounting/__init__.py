@@ -9,7 +9,8 @@ charged to which group, exported for Open XDMoD and APEL.
 * :mod:`.export`: ranges, destinations and :func:`run_export`;
 * :mod:`.cli`: ``iris-jupyterhub accounting export|list``;
 * :mod:`.config`: :class:`SessionAccounting`, the ``c.SessionAccounting.*`` options;
-* :mod:`.hooks`: :class:`AccountingMixin` (a base of ``IRISSpawner``) and its time rules;
+* :mod:`.hooks`: :class:`AccountingMixin` (a base of ``IRISSpawner``); :mod:`.sessions`: its
+  time rules;
 * :mod:`.writer`, :mod:`.reconcile`, :mod:`.runner`: queued writes and the reconciler;
 * :mod:`.metrics`: the ``iris_*`` Prometheus metrics; :mod:`.service`: scheduled exports.
 """
@@ -18,11 +19,12 @@ from .accelerator import accelerator_messages
 from .apel import ApelOptions, apel_messages
 from .config import SessionAccounting
 from .export import FORMATS, ExportResult, default_range, parse_bound, run_export
-from .hooks import AccountingMixin, session_end, session_start
+from .hooks import AccountingMixin
 from .jsonl import json_lines
 from .metrics import SessionMetrics, session_metrics
 from .reconcile import Action, reconcile
 from .records import END_REASONS, SessionRecord, fqan, vo_of
+from .sessions import session_end, session_start
 from .spool import DEFAULT_SPOOL_DIR, SpoolError, queue_messages
 from .store import AccountingStore
 from .xdmod import XdmodOptions, xdmod_lines

@@ -1,4 +1,4 @@
-"""Recording sessions from the spawner: pure rules, and :class:`AccountingMixin`.
+"""Recording sessions from the spawner: :class:`AccountingMixin`.
 
 The mixin (a base of :class:`~iris_jupyterhub.spawner.IRISSpawner`) extends four
 JupyterHub hooks, each calling ``super()`` first or last so KubeSpawner and the admin's
@@ -15,7 +15,14 @@ own hooks run unchanged:
 - ``get_state``/``load_state``/``clear_state``: the record id travels in the spawner's
   state (``state["iris"]["record_id"]``), so a restarted hub knows each server's record.
 
-Time rules (see :func:`session_start` and :func:`session_end`): a session starts when the
+The hub calls ``start()`` and ``poll()`` (at start-up, it polls every server it believes
+running); the first call in a hub process also starts the process's reconciler
+(:func:`~iris_jupyterhub.accounting.runner.ensure_reconciler`). The database is
+:meth:`SessionAccounting.resolved_db_url` of the hub's configuration, the one the
+``iris-jupyterhub`` commands open with ``--config``.
+
+Time rules (see :func:`~iris_jupyterhub.accounting.sessions.session_start` and
+:func:`~iris_jupyterhub.accounting.sessions.session_end`): a session starts when the
 hub saw its pod running (hub clock), or at the pod's own ``startTime`` when that is
 earlier by no more than ``SessionAccounting.clock_skew_tolerance``; it ends now when the
 hub stops it, or when poll finds it dead and the last heartbeat is recent; at the last
@@ -38,37 +45,15 @@ from .config import SessionAccounting
 from .metrics import SessionLabels, session_metrics
 from .reconcile import finished_at, parse_kube_time
 from .records import allocated_cpus, allocated_memory
-from .sessions import (
-    choices_of,
-    identity_key_of,
-    new_record_id,
-    session_end,
-    session_record,
-    session_start,
-    utcnow,
-)
+from .runner import ensure_reconciler
+from .sessions import new_record_id, session_end, session_record, utcnow
 from .writer import AccountingWriter, writer_for
 
-__all__ = [
-    "STATE_KEY",
-    "AccountingMixin",
-    "choices_of",
-    "identity_key_of",
-    "new_record_id",
-    "session_end",
-    "session_record",
-    "session_start",
-    "utcnow",
-]
+__all__ = ["STATE_KEY", "AccountingMixin"]
 
 STATE_KEY = "iris"
 
-# --------------------------------------------------------------------------------------
-# The spawner mixin
-# --------------------------------------------------------------------------------------
-
 _BACKGROUND: set[asyncio.Future[Any]] = set()
-_RECONCILER: list[asyncio.Future[Any]] = []
 
 
 def _background(future: Any) -> None:
@@ -93,6 +78,8 @@ class AccountingMixin:
     namespace: str
     pod_name: str
     poll_interval: float
+    api: Any
+    component_label: str
 
     _acct_record_id: str | None = None
     _acct_info: dict[str, Any] | None = None
@@ -102,6 +89,7 @@ class AccountingMixin:
     _acct_dead: bool = False
     _acct_finished: datetime | None = None
     _acct_settings_obj: SessionAccounting | None = None
+    _acct_db_url: str | None = None
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -113,7 +101,23 @@ class AccountingMixin:
         return self._acct_settings_obj
 
     def _acct_writer(self) -> AccountingWriter:
-        return writer_for(self.accounting.resolved_db_url(_hub_db_url(self.config)), self.log)
+        if self._acct_db_url is None:
+            self._acct_db_url = self.accounting.resolved_db_url()
+        return writer_for(self._acct_db_url, self.log)
+
+    def _acct_reconcile(self) -> None:
+        """Start this hub process's reconciler, once (the hub is starting or polling)."""
+        try:
+            if self.accounting.enabled:
+                ensure_reconciler(
+                    self.accounting,
+                    self._acct_writer(),
+                    self.api,
+                    label_selector=f"component={self.component_label}",
+                    log=self.log,
+                )
+        except Exception as error:
+            self.log.error("Accounting reconciler not started: %s", error)
 
     def _acct_labels(self) -> SessionLabels:
         info = self._acct_info or {}
@@ -142,17 +146,10 @@ class AccountingMixin:
                     current.pop(key, None)
             self._iris_state = current or None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        try:
-            if self.accounting.enabled and not kwargs.get("_mock"):
-                self._acct_start_reconciler()
-        except Exception as error:
-            self.log.error("Accounting reconciler not started: %s", error)
-
     # -- start ----------------------------------------------------------------------
 
     async def start(self) -> Any:
+        self._acct_reconcile()
         self._acct_dead = False
         self._acct_finished = None
         began = time.monotonic()
@@ -222,6 +219,7 @@ class AccountingMixin:
     # -- poll (heartbeats) ------------------------------------------------------------
 
     async def poll(self) -> Any:
+        self._acct_reconcile()
         pod = self._acct_pod() if self._acct_record_id else None
         status = await super().poll()  # type: ignore[misc]
         if self._acct_record_id and self.accounting.enabled:
@@ -360,53 +358,3 @@ class AccountingMixin:
         self._acct_remember(None)
         self._acct_last_seen = None
         self._acct_counted_until = None
-
-    # -- the reconciler -----------------------------------------------------------------
-
-    def _acct_start_reconciler(self) -> None:
-        """Start this process's reconciler once (needs a running event loop)."""
-        if _RECONCILER or not _in_hub():
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        from .runner import run_reconciler  # noqa: PLC0415 - only in the hub
-
-        api = getattr(self, "api", None)
-        if api is None:
-            return
-        _RECONCILER.append(
-            asyncio.ensure_future(
-                run_reconciler(
-                    self.accounting,
-                    self._acct_writer(),
-                    api,
-                    label_selector=f"component={getattr(self, 'component_label', '')}",
-                    log=self.log,
-                )
-            )
-        )
-
-
-def _in_hub() -> bool:
-    """True inside a JupyterHub process (not in a script or test that builds a spawner)."""
-    try:
-        from jupyterhub.app import JupyterHub  # noqa: PLC0415
-
-        return bool(JupyterHub.initialized())
-    except Exception:
-        return False
-
-
-def _hub_db_url(config: Any) -> str:
-    """The hub's database URL: the running JupyterHub's, else the configured one."""
-    try:
-        from jupyterhub.app import JupyterHub  # noqa: PLC0415
-
-        if JupyterHub.initialized():
-            return str(JupyterHub.instance().db_url)
-    except Exception:  # noqa: S110 - fall back to the configuration
-        pass
-    hub = (config or {}).get("JupyterHub", {}) if config is not None else {}
-    return str(hub.get("db_url") or "sqlite:///jupyterhub.sqlite")

@@ -1,8 +1,9 @@
 """The reconciler inside the hub: one asyncio task per hub process.
 
-The first ``IRISSpawner`` created in a hub process (at start-up, JupyterHub creates one
-for every server it believes running) starts :func:`run_reconciler`: one run at once,
-then one every ``SessionAccounting.reconcile_interval`` seconds. It lists the pods with
+The first ``start()`` or ``poll()`` of an ``IRISSpawner`` in a hub process (at start-up,
+JupyterHub polls every server it believes running) starts :func:`run_reconciler` through
+:func:`ensure_reconciler`: one run at once, then one every
+``SessionAccounting.reconcile_interval`` seconds. It lists the pods with
 KubeSpawner's own API client and label selector (``component=singleuser-server``), in
 the namespaces of the open records.
 
@@ -25,7 +26,9 @@ from .metrics import session_metrics
 from .reconcile import ReconcileReport, reconcile_once
 from .writer import AccountingWriter
 
-__all__ = ["kube_pod_lister", "run_reconciler"]
+__all__ = ["ensure_reconciler", "kube_pod_lister", "run_reconciler"]
+
+_RECONCILER: list[asyncio.Future[list[ReconcileReport]]] = []
 
 
 def _utcnow() -> datetime:
@@ -85,3 +88,24 @@ async def run_reconciler(
             break
         await asyncio.sleep(settings.reconcile_interval)
     return reports
+
+
+def ensure_reconciler(
+    settings: SessionAccounting,
+    writer: AccountingWriter,
+    api: Any,
+    *,
+    label_selector: str,
+    log: logging.Logger,
+) -> None:
+    """Start this process's :func:`run_reconciler` task, once per process.
+
+    Called from the spawner's ``start()`` and ``poll()``, i.e. in the hub's event loop.
+    """
+    if _RECONCILER:
+        return
+    _RECONCILER.append(
+        asyncio.ensure_future(
+            run_reconciler(settings, writer, api, label_selector=label_selector, log=log)
+        )
+    )
