@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.login import pct
-from benchmarks.spawner import (
+from benchmarks.spawner_hub import (
     SpawnClient,
     _hub_configs,
     _hub_spawn_seconds,
@@ -30,8 +30,8 @@ from benchmarks.spawner import (
     interleaved_cycles,
     logged_in,
     start_kube_stacks,
-    stub_server,
 )
+from devstack.stub_server import stub_server
 
 WARMUP = 2
 SPAWNS = 30

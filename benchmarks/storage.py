@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.login import pct
-from benchmarks.spawner import SpawnClient, logged_in, stub_server
+from benchmarks.spawner_hub import SpawnClient, logged_in
+from devstack.stub_server import stub_server
 
 WARMUP = 1
 SPAWNS = 15
