@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.spawner_form import bench_form
@@ -29,19 +30,40 @@ from benchmarks.spawner_hub import bench_spawn
 from benchmarks.spawner_manifest import Out, bench_manifest, dummy_kubeconfig
 
 
-def run(out: Out = print) -> None:
-    """Run the three spawner benchmarks and print the report; raise if one cannot run."""
+@dataclass(frozen=True)
+class Sizes:
+    """Rounds of each spawner benchmark (warm-ups are not measured)."""
+
+    manifest_warmup: int = 50
+    manifest_rounds: int = 400
+    form_warmup: int = 5
+    form_runs: int = 60
+    spawn_warmup: int = 1
+    spawns: int = 20
+
+
+FULL = Sizes()
+SMOKE = Sizes(
+    manifest_warmup=4, manifest_rounds=20, form_warmup=1, form_runs=6, spawn_warmup=1, spawns=3
+)
+
+
+def run(out: Out = print, smoke: bool = False) -> None:
+    """Run the three spawner benchmarks and print the report; raise if one cannot run.
+
+    ``smoke``: the :data:`SMOKE` sizes (every path, figures not meaningful)."""
+    sizes = SMOKE if smoke else FULL
     out("iris-jupyterhub spawner benchmarks (issue 5)")
     t0 = time.perf_counter()
     with dummy_kubeconfig():
-        bench_manifest(out)
+        bench_manifest(sizes.manifest_warmup, sizes.manifest_rounds, out)
         out(f"    section time {time.perf_counter() - t0:.1f}s")
         t1 = time.perf_counter()
-        bench_form(out)
+        bench_form(sizes.form_warmup, sizes.form_runs, out)
         out(f"    section time {time.perf_counter() - t1:.1f}s")
     t2 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="iris-bench-spawner-") as tmp:
-        bench_spawn(Path(tmp), out)
+        bench_spawn(Path(tmp), sizes.spawn_warmup, sizes.spawns, out)
     out(f"    section time {time.perf_counter() - t2:.1f}s")
 
 

@@ -15,8 +15,6 @@ from benchmarks.spawner_manifest import BenchUser, Out, _common_config, _image
 
 FORM_GROUPS = 200
 FORM_PROFILES = 50
-FORM_WARMUP = 5
-FORM_RUNS = 60
 FORM_TARGET_MS = 10.0
 
 
@@ -108,7 +106,7 @@ def many_groups_auth_state() -> dict[str, Any]:
     }
 
 
-async def _form_bench() -> dict[str, Any]:
+async def _form_bench(warmup: int, runs: int) -> dict[str, Any]:
     from kubespawner import KubeSpawner
 
     from iris_jupyterhub.spawner import IRISSpawner
@@ -120,20 +118,25 @@ async def _form_bench() -> dict[str, Any]:
     vanilla = KubeSpawner(_mock=True, user=user, **_common_config(), profile_list=plain)
     times: dict[str, list[float]] = {"iris": [], "vanilla": []}
     forms: dict[str, str] = {}
-    for i in range(FORM_WARMUP + FORM_RUNS):
+    for i in range(warmup + runs):
         start = time.perf_counter()
         forms["iris"] = await iris._render_iris_form(iris)
         middle = time.perf_counter()
         forms["vanilla"] = str(vanilla._render_options_form(plain))
         end = time.perf_counter()
-        if i >= FORM_WARMUP:
+        if i >= warmup:
             times["iris"].append(middle - start)
             times["vanilla"].append(end - middle)
     shown = sum(f'value="p{i:02d}"' in forms["iris"] for i in range(FORM_PROFILES))
-    return {"times": times, "forms": forms, "shown": shown, "steps": await _form_steps(iris)}
+    return {
+        "times": times,
+        "forms": forms,
+        "shown": shown,
+        "steps": await _form_steps(iris, runs // 2),
+    }
 
 
-async def _form_steps(iris: Any) -> dict[str, float]:
+async def _form_steps(iris: Any, runs: int) -> dict[str, float]:
     """Median seconds of the steps of ``_render_iris_form``, each timed on its own."""
     from iris_jupyterhub.auth.rules import memberships_from_auth_state
     from iris_jupyterhub.spawner.resolution import profile_list_for_form, visible_profiles
@@ -145,7 +148,7 @@ async def _form_steps(iris: Any) -> dict[str, float]:
         steps.setdefault(name, []).append(now - start)
         return now
 
-    for _ in range(FORM_RUNS // 2):
+    for _ in range(runs):
         t = time.perf_counter()
         auth_state = await iris.user.get_auth_state()
         profiles = await iris._profiles()
@@ -159,14 +162,14 @@ async def _form_steps(iris: Any) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in steps.items()}
 
 
-def bench_form(out: Out) -> None:
+def bench_form(warmup: int, runs: int, out: Out) -> None:
     gc.collect()
-    result = asyncio.run(_form_bench())
+    result = asyncio.run(_form_bench(warmup, runs))
     times, forms = result["times"], result["forms"]
     out(
         f"[2] Form render: {FORM_PROFILES} profiles (group rules on profiles and choices, "
         f"2 options each), user with {FORM_GROUPS} canonical + {FORM_GROUPS} POSIX groups; "
-        f"{FORM_WARMUP} warm-up + {FORM_RUNS} runs"
+        f"{warmup} warm-up + {runs} runs"
     )
     out(f"    {'render':<42}{'median ms':>10}{'p99 ms':>8}{'max ms':>8}{'HTML KB':>9}")
     rows = [

@@ -23,8 +23,6 @@ from benchmarks.login import pct
 from benchmarks.spawner_manifest import Out, _plain_standard
 from devstack.stub_server import stub_server
 
-SPAWN_WARMUP = 1
-SPAWNS = 20
 POLL = 0.01
 
 
@@ -155,7 +153,7 @@ def _median_ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1e3:.1f}" if values else "-"
 
 
-def bench_spawn(workdir: Path, out: Out) -> None:
+def bench_spawn(workdir: Path, warmup: int, spawns: int, out: Out) -> None:
     from devstack.kube import KubeStandIn
     from tests.e2e.conftest import IAM_HUB_CONFIG
     from tests.spawner.conftest import KUBE_HUB_CONFIG
@@ -175,7 +173,7 @@ def bench_spawn(workdir: Path, out: Out) -> None:
                 {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
             )
             up = time.perf_counter() - t0
-            spawn, stop = interleaved_cycles(clients, SPAWN_WARMUP, SPAWNS)
+            spawn, stop = interleaved_cycles(clients, warmup, spawns)
             manifests = {
                 name: [r.manifest for r in kube.created("Pod")
                        if r.manifest["metadata"]["name"].startswith(prefix)]
@@ -183,7 +181,7 @@ def bench_spawn(workdir: Path, out: Out) -> None:
             }  # fmt: skip
             invalid = kube.validation_errors()
             hub_took = {
-                name: _hub_spawn_seconds(ks.hub.log_text())[-SPAWNS:]
+                name: _hub_spawn_seconds(ks.hub.log_text())[-spawns:]
                 for name, ks in stacks.items()
             }
         except BaseException:
@@ -199,8 +197,8 @@ def bench_spawn(workdir: Path, out: Out) -> None:
 
     out(
         f"[3] Spawn latency through the hub, Kubernetes stand-in (fake kubelet, "
-        f"run_servers=False, every pod answered by one stub HTTP server); {SPAWN_WARMUP} warm-up "
-        f"+ {SPAWNS} interleaved sequential spawns per hub (stack up in {up:.1f}s)"
+        f"run_servers=False, every pod answered by one stub HTTP server); {warmup} warm-up "
+        f"+ {spawns} interleaved sequential spawns per hub (stack up in {up:.1f}s)"
     )
     out(
         "    default profile, user aresearcher; ready = POST server .. model ready (polled every "

@@ -25,8 +25,6 @@ from typing import Any
 
 from benchmarks.login import pct
 
-MANIFEST_WARMUP = 50
-MANIFEST_ROUNDS = 400
 MANIFEST_TARGET = 1.2
 
 Out = Callable[[str], None]
@@ -266,7 +264,7 @@ def _diff(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path or "$"]
 
 
-async def _manifest_bench() -> dict[str, Any]:
+async def _manifest_bench(warmup: int, rounds: int) -> dict[str, Any]:
     from kubespawner import KubeSpawner
 
     from iris_jupyterhub.spawner import IRISSpawner
@@ -291,13 +289,13 @@ async def _manifest_bench() -> dict[str, Any]:
     times: dict[str, list[float]] = {name: [] for name in requests}
     load: dict[str, list[float]] = {name: [] for name in requests}
     manifests: dict[str, Any] = {}
-    for i in range(MANIFEST_WARMUP + MANIFEST_ROUNDS):
+    for i in range(warmup + rounds):
         if i % 25 == 0:
             gc.collect()
         for name in requests if i % 2 == 0 else list(requests)[::-1]:
             spawner = make(name)  # a fresh spawner each time, built outside the timing
             seconds, loading, manifest = await _build(spawner, requests[name])
-            if i >= MANIFEST_WARMUP:
+            if i >= warmup:
                 times[name].append(seconds)
                 load[name].append(loading)
             else:
@@ -305,13 +303,14 @@ async def _manifest_bench() -> dict[str, Any]:
     return {"times": times, "load": load, "manifests": manifests}
 
 
-def bench_manifest(out: Out) -> None:
+def bench_manifest(warmup: int, rounds: int, out: Out) -> None:
+    """[1]: ``warmup`` (at least 1: the manifests compared come from it) + ``rounds``."""
     gc.collect()
-    result = asyncio.run(_manifest_bench())
+    result = asyncio.run(_manifest_bench(warmup, rounds))
     times, load, manifests = result["times"], result["load"], result["manifests"]
     out(
         f"[1] Pod-manifest build in-process: load_user_options() + get_pod_manifest() on a "
-        f"fresh spawner, {MANIFEST_WARMUP} warm-up + {MANIFEST_ROUNDS} interleaved each, GC paused"
+        f"fresh spawner, {warmup} warm-up + {rounds} interleaved each, GC paused"
     )
     out(
         "    profile lsst-gpu, image choice with group rule, group iris-lsst (vanilla: the same "
