@@ -9,7 +9,7 @@ EXTRAS ?= test,docs,dev,kubernetes,demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-compat lint typecheck docs pytest bench install clean apt-deps
+.PHONY: demo test test-compat lint typecheck docs pytest bench bench-smoke install clean apt-deps
 
 ## demo: run the local demo hub at http://127.0.0.1:8000 (Ctrl-C stops everything)
 demo: $(VENV)/.installed node_modules/.installed
@@ -64,9 +64,13 @@ test-compat: node_modules/.installed apt-deps
 	$(COMPAT_VENV)/bin/python -m pip install -q -c requirements-compat.txt -e ".[test,kubernetes]"
 	$(COMPAT_VENV)/bin/python -m pytest -q tests/e2e tests/spawner $(PYTEST_ARGS)
 
-## bench: run the benchmarks (printed, not asserted)
+## bench: run the benchmarks at full size, about 13 minutes (printed, not asserted)
 bench: install
 	$(PY) -m benchmarks
+
+## bench-smoke: every benchmark at a small size, a few minutes (CI: a benchmark that no longer runs fails)
+bench-smoke: install
+	$(PY) -m benchmarks --smoke
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo

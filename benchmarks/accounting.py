@@ -1,7 +1,8 @@
 """Accounting export benchmark (issue 7): N session records to XDMoD, APEL and JSON lines.
 
-1. Generate N sessions (default 1,000,000; env ``IRIS_BENCH_SESSIONS``) into a fresh SQLite
-   database (schema by :class:`AccountingStore`): wall time and rate. Sessions are spread
+1. Generate N sessions (default 1,000,000, 20,000 with ``--smoke``; env
+   ``IRIS_BENCH_SESSIONS``) into a fresh SQLite database (schema by
+   :class:`AccountingStore`): wall time and rate. Sessions are spread
    over three months; about 1 in 20 crosses a month boundary and 1 in 100 is still open,
    so APEL writes a few more records than sessions. Rows are written with ``sqlite3``
    ``executemany`` in the store's storage format (checked by reading one back through the
@@ -49,15 +50,16 @@ from iris_jupyterhub.accounting.store import _COLUMNS
 Out = Callable[[str], None]
 SEED = 20261125
 DEFAULT_SESSIONS = 1_000_000
+SMOKE_SESSIONS = 20_000
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 END = datetime(2026, 4, 1, tzinfo=timezone.utc)
 PROFILES = ["standard", "large", "gpu-a100", "gpu-t4", "tiny"]
 GROUPS = [("iris", "iris"), ("iris-lsst", "iris/lsst"), ("lz-shifter", "lz/ops:role=shifter")]
 
 
-def session_count() -> int:
+def session_count(default: int = DEFAULT_SESSIONS) -> int:
     raw = os.environ.get("IRIS_BENCH_SESSIONS", "")
-    return int(raw.replace("_", "")) if raw.strip() else DEFAULT_SESSIONS
+    return int(raw.replace("_", "")) if raw.strip() else default
 
 
 def session_values(n: int, seed: int = SEED) -> Iterator[dict[str, Any]]:
@@ -204,9 +206,11 @@ def export_child(db: str, fmt: str, out: str) -> None:
     )
 
 
-def run(out: Out = print) -> None:
-    """Generate the sessions, export them in each format and print the figures."""
-    n = session_count()
+def run(out: Out = print, smoke: bool = False) -> None:
+    """Generate the sessions, export them in each format and print the figures.
+
+    ``smoke``: :data:`SMOKE_SESSIONS` sessions unless ``IRIS_BENCH_SESSIONS`` is set."""
+    n = session_count(SMOKE_SESSIONS if smoke else DEFAULT_SESSIONS)
     out(f"iris-jupyterhub accounting export benchmark | N={n:,} sessions (IRIS_BENCH_SESSIONS)")
     with tempfile.TemporaryDirectory(prefix="iris-bench-accounting-") as tmp:
         db = Path(tmp) / "accounting.sqlite"

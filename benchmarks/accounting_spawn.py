@@ -17,12 +17,13 @@ import re
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from benchmarks.login import pct
-from benchmarks.spawner import (
+from benchmarks.spawner_hub import (
     SpawnClient,
     _hub_configs,
     _hub_spawn_seconds,
@@ -30,18 +31,27 @@ from benchmarks.spawner import (
     interleaved_cycles,
     logged_in,
     start_kube_stacks,
-    stub_server,
 )
+from devstack.stub_server import stub_server
 
-WARMUP = 2
-SPAWNS = 30
+
+@dataclass(frozen=True)
+class Sizes:
+    """Spawn/stop cycles per hub."""
+
+    warmup: int = 2
+    spawns: int = 30
+
+
+FULL = Sizes()
+SMOKE = Sizes(warmup=1, spawns=3)
 _OPEN_RE = re.compile(r"Accounting: session \S+ of \S+ started .* recorded in ([0-9.]+) ms")
 _CLOSE_RE = re.compile(r"Accounting: session \S+ of \S+ ended .* recorded in ([0-9.]+) ms")
 
 Out = Any
 
 
-def bench(workdir: Path, out: Out) -> None:
+def bench(workdir: Path, sizes: Sizes, out: Out) -> None:
     from devstack.kube import KubeStandIn
     from iris_jupyterhub.accounting import AccountingStore
     from tests.e2e.conftest import IAM_HUB_CONFIG
@@ -64,10 +74,10 @@ def bench(workdir: Path, out: Out) -> None:
             clients.update(
                 {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
             )
-            spawn, stop = interleaved_cycles(clients, WARMUP, SPAWNS)
+            spawn, stop = interleaved_cycles(clients, sizes.warmup, sizes.spawns)
             hub_log = stacks["accounting"].hub.log_text()
             hub_took = {
-                name: _hub_spawn_seconds(ks.hub.log_text())[-SPAWNS:]
+                name: _hub_spawn_seconds(ks.hub.log_text())[-sizes.spawns :]
                 for name, ks in stacks.items()
             }
             db = stacks["accounting"].hub.workdir / "iris-identities.sqlite"
@@ -90,8 +100,8 @@ def bench(workdir: Path, out: Out) -> None:
 
     out(
         f"[1] Spawn and stop through the hub with and without session accounting; "
-        f"{WARMUP} warm-up + {SPAWNS} interleaved sequential cycles per hub (stand-in, "
-        "stub servers)"
+        f"{sizes.warmup} warm-up + {sizes.spawns} interleaved sequential cycles per hub "
+        "(stand-in, stub servers)"
     )
     out(
         f"    {'hub':<15}{'n':>4}{'spawn p50':>11}{'p99':>8}{'stop p50':>10}{'p99':>8}"
@@ -112,8 +122,8 @@ def bench(workdir: Path, out: Out) -> None:
         f"({(p50(on_s) - p50(off_s)) * 1e3:+.1f} ms), "
         f"stop p50 {p50(on_d) / p50(off_d):.2f}x ({(p50(on_d) - p50(off_d)) * 1e3:+.1f} ms)"
     )
-    opened = [float(m) for m in _OPEN_RE.findall(hub_log)][-SPAWNS:]
-    closed = [float(m) for m in _CLOSE_RE.findall(hub_log)][-SPAWNS:]
+    opened = [float(m) for m in _OPEN_RE.findall(hub_log)][-sizes.spawns :]
+    closed = [float(m) for m in _CLOSE_RE.findall(hub_log)][-sizes.spawns :]
     if opened and closed:
         out(
             f"    accounting's own time in the hub (its log), p50/max ms: open "
@@ -121,16 +131,18 @@ def bench(workdir: Path, out: Out) -> None:
         )
     out(
         f"    records written by the accounting hub: {total} "
-        f"(expected {WARMUP + SPAWNS}), left open: {len(records)}"
+        f"(expected {sizes.warmup + sizes.spawns}), left open: {len(records)}"
     )
 
 
-def run(out: Out = print) -> None:
-    """Run the accounting spawn/stop overhead benchmark and print the report."""
+def run(out: Out = print, smoke: bool = False) -> None:
+    """Run the accounting spawn/stop overhead benchmark and print the report.
+
+    ``smoke``: the :data:`SMOKE` sizes (every path, figures not meaningful)."""
     out("iris-jupyterhub accounting spawn/stop overhead (issue 7)")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="iris-bench-accounting-") as tmp:
-        bench(Path(tmp), out)
+        bench(Path(tmp), SMOKE if smoke else FULL, out)
     out(f"    section time {time.perf_counter() - t0:.1f}s")
 
 

@@ -4,6 +4,8 @@
    side by side against ONE IdP process, logins interleaved in the same run.
 2. Concurrency: 200 logins at once (50 threads) against the ``iris-iam`` hub.
 
+``--smoke`` (:data:`SMOKE`) runs both with a handful of logins.
+
 Everything is printed; nothing is asserted.
 """
 
@@ -28,10 +30,6 @@ from devstack.login import hub_login
 from tests.e2e.conftest import IAM_HUB_CONFIG
 
 PROVIDER = "iam"
-WARMUP = 3
-ROUNDS = 30
-CONCURRENT_LOGINS = 200
-CONCURRENT_WORKERS = 50
 TARGET_RATIO = 1.10
 HUB_SIDE_ENDPOINTS = ("discovery", "jwks", "token", "userinfo")
 
@@ -54,6 +52,20 @@ c.GenericOAuthenticator.basic_auth = False
 """
 
 Out = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many logins each benchmark makes."""
+
+    warmup: int = 3
+    rounds: int = 30
+    concurrent_logins: int = 200
+    concurrent_workers: int = 50
+
+
+FULL = Sizes()
+SMOKE = Sizes(warmup=1, rounds=4, concurrent_logins=12, concurrent_workers=4)
 
 
 @dataclass
@@ -164,11 +176,11 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.1f}"
 
 
-def bench_round_trip(stack: Stack, out: Out) -> None:
+def bench_round_trip(stack: Stack, sizes: Sizes, out: Out) -> None:
     users = [("ada", "ada-pass"), ("bob", "bob-pass")]
     names = list(stack.hubs)
     for name in names:
-        for i in range(WARMUP):
+        for i in range(sizes.warmup):
             warm = timed_login(stack.hubs[name].url, *users[i % 2])
             if warm.status != 302:
                 raise RuntimeError(f"warm-up login at hub {name} failed: {warm.error}")
@@ -177,7 +189,7 @@ def bench_round_trip(stack: Stack, out: Out) -> None:
     failures: dict[str, list[str]] = {name: [] for name in names}
     per_endpoint: dict[str, collections.Counter[str]] = {n: collections.Counter() for n in names}
     seen = len(stack.idp.requests(PROVIDER))
-    for i in range(ROUNDS):
+    for i in range(sizes.rounds):
         order = names if i % 2 == 0 else names[::-1]  # no hub always goes first
         for name in order:
             timing = timed_login(stack.hubs[name].url, *users[i % 2])
@@ -190,7 +202,10 @@ def bench_round_trip(stack: Stack, out: Out) -> None:
             else:
                 failures[name].append(timing.error)
 
-    out(f"[1] Login round trip, same IdP, same run: {WARMUP} warm-up + {ROUNDS} interleaved")
+    out(
+        f"[1] Login round trip, same IdP, same run: {sizes.warmup} warm-up + {sizes.rounds} "
+        "interleaved"
+    )
     out("    sequential logins per hub (ada/bob alternating; GET /hub/oauth_login -> callback)")
     out("    IAM hub with posix_mapping off: the authenticator alone (registry: see [posix])")
     out(
@@ -218,10 +233,12 @@ def bench_round_trip(stack: Stack, out: Out) -> None:
             f"    ratio IAM/Generic: median {ratio:.2f}x"
             f" ({verdict} target <= {TARGET_RATIO:.2f}x), p90 {ratio90:.2f}x"
         )
-    print_idp_requests(per_endpoint, out)
+    print_idp_requests(per_endpoint, sizes.rounds, out)
 
 
-def print_idp_requests(per_endpoint: dict[str, collections.Counter[str]], out: Out) -> None:
+def print_idp_requests(
+    per_endpoint: dict[str, collections.Counter[str]], rounds: int, out: Out
+) -> None:
     """Average IdP requests per login, by endpoint, for each hub."""
     out("    IdP requests per login (hub-side = discovery/jwks/token/userinfo; rest: browser)")
     names = list(per_endpoint)
@@ -233,9 +250,9 @@ def print_idp_requests(per_endpoint: dict[str, collections.Counter[str]], out: O
     )
     for name in names:
         counts = per_endpoint[name]
-        total = sum(counts.values()) / ROUNDS
-        hub_side = sum(counts[e] for e in HUB_SIDE_ENDPOINTS) / ROUNDS
-        row = "".join(f"{counts[e] / ROUNDS:>14.2f}" for e in endpoints)
+        total = sum(counts.values()) / rounds
+        hub_side = sum(counts[e] for e in HUB_SIDE_ENDPOINTS) / rounds
+        row = "".join(f"{counts[e] / rounds:>14.2f}" for e in endpoints)
         out(f"    {name:<9}{row}{total:>8.2f}{hub_side:>10.2f}")
 
 
@@ -247,16 +264,16 @@ def _new_error_lines(path: Path, offset: int) -> list[str]:
     return [line.split("]", 1)[-1].strip() for line in text.splitlines() if line.startswith("[E ")]
 
 
-def bench_concurrent(stack: Stack, out: Out) -> None:
+def bench_concurrent(stack: Stack, sizes: Sizes, out: Out) -> None:
     hub = stack.hubs["IAM"]
     users = [("ada", "ada-pass"), ("bob", "bob-pass"), ("carol", "carol-pass")]
     log_offset = hub.log_path.stat().st_size
     idp_seen = len(stack.idp.requests(PROVIDER))
     start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=CONCURRENT_WORKERS) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=sizes.concurrent_workers) as pool:
         futures = [
             pool.submit(timed_login, hub.url, *users[i % len(users)])
-            for i in range(CONCURRENT_LOGINS)
+            for i in range(sizes.concurrent_logins)
         ]
         results = [f.result() for f in futures]
     wall = time.perf_counter() - start
@@ -270,8 +287,8 @@ def bench_concurrent(stack: Stack, out: Out) -> None:
     all_t = [r.seconds for r in results]
 
     out(
-        f"[2] {CONCURRENT_LOGINS} concurrent logins, hub IAM "
-        f"({CONCURRENT_WORKERS} threads, one httpx.Client each, ada/bob/carol)"
+        f"[2] {sizes.concurrent_logins} concurrent logins, hub IAM "
+        f"({sizes.concurrent_workers} threads, one httpx.Client each, ada/bob/carol)"
     )
     out(
         f"    {'ok':>4}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
@@ -281,7 +298,7 @@ def bench_concurrent(stack: Stack, out: Out) -> None:
     p99 = ms(pct(ok, 99)) if ok else "       -"
     out(
         f"    {len(ok):>4}{sum(errors.values()):>8}{p50:>9}{p99:>9}{ms(max(all_t)):>9}"
-        f"{wall:>8.2f}{CONCURRENT_LOGINS / wall:>10.1f}"
+        f"{wall:>8.2f}{sizes.concurrent_logins / wall:>10.1f}"
     )
     out(f"    errors: {sum(errors.values())} (target 0); IdP requests {len(idp_log)}")
     for error, count in errors.most_common(5):
@@ -306,8 +323,11 @@ def header(out: Out) -> None:
     out(f"CPUs: {os.cpu_count()} (usable {usable}) | open files limit {soft}")
 
 
-def run(out: Out = print) -> None:
-    """Start the stack, run both benchmarks, print the report; raise if they cannot run."""
+def run(out: Out = print, smoke: bool = False) -> None:
+    """Start the stack, run both benchmarks, print the report; raise if they cannot run.
+
+    ``smoke``: the :data:`SMOKE` sizes (every path, figures not meaningful)."""
+    sizes = SMOKE if smoke else FULL
     header(out)
     with tempfile.TemporaryDirectory(prefix="iris-bench-") as tmp:
         t0 = time.perf_counter()
@@ -317,8 +337,8 @@ def run(out: Out = print) -> None:
             + ", ".join(f"hub {name} {hub.url}" for name, hub in stack.hubs.items())
         )
         try:
-            bench_round_trip(stack, out)
-            bench_concurrent(stack, out)
+            bench_round_trip(stack, sizes, out)
+            bench_concurrent(stack, sizes, out)
         except BaseException:
             out(stack.log_tails())
             raise

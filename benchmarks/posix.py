@@ -5,9 +5,11 @@
    collisions resolved (from the ``BulkReport``) and duplicates counted by SQL afterwards.
 2. Latency of an existing identity: ``registry.lookup(key)`` and the ``map_identity`` fast
    path (unchanged identity), on that SQLite database and on a real PostgreSQL server
-   started here (populated with ``PG_IDENTITIES`` identities).
+   started here (populated with ``Sizes.pg_identities`` identities).
 3. Login overhead: two ``iris-iam`` hubs against ONE IdP, ``posix_mapping`` on vs off,
    logins interleaved in the same run.
+
+``--smoke`` (:data:`SMOKE`) runs all three on a few thousand identities and a few logins.
 
 Everything is printed; nothing is asserted.
 """
@@ -36,15 +38,8 @@ from iris_jupyterhub.posix.models import Identity
 from tests.e2e.conftest import IAM_HUB_CONFIG
 
 SEED = 20240604
-DEFAULT_IDENTITIES = 1_000_000
-PG_IDENTITIES = 100_000
 BULK_TARGET_SECONDS = 150
-LOOKUP_CALLS = 2_000
-LOOKUP_WARMUP = 200
-MAP_KEYS = 500
 LATENCY_TARGETS_MS = {"SQLite": 1.0, "PostgreSQL": 5.0}
-LOGIN_WARMUP = 3
-LOGIN_ROUNDS = 30
 LOGIN_USERS = [("ada", "ada-pass"), ("bob", "bob-pass")]
 GROUPS = ["iris", "iris/lsst"]
 ISSUERS = ["https://iris-iam.stfc.ac.uk/", "https://aai.egi.eu/auth/realms/egi"]
@@ -55,9 +50,34 @@ Out = Callable[[str], None]
 TABLE = Identity.__tablename__
 
 
-def identity_count() -> int:
+@dataclass(frozen=True)
+class Sizes:
+    """Registry sizes, calls and logins of the benchmarks."""
+
+    identities: int = 1_000_000  # SQLite, [1] and [2]; IRIS_BENCH_IDENTITIES overrides
+    pg_identities: int = 100_000
+    lookup_calls: int = 2_000
+    lookup_warmup: int = 200
+    map_keys: int = 500
+    login_warmup: int = 3
+    login_rounds: int = 30
+
+
+FULL = Sizes()
+SMOKE = Sizes(
+    identities=10_000,
+    pg_identities=2_000,
+    lookup_calls=200,
+    lookup_warmup=20,
+    map_keys=50,
+    login_warmup=1,
+    login_rounds=4,
+)
+
+
+def identity_count(default: int = FULL.identities) -> int:
     raw = os.environ.get("IRIS_BENCH_IDENTITIES", "")
-    return int(raw.replace("_", "")) if raw.strip() else DEFAULT_IDENTITIES
+    return int(raw.replace("_", "")) if raw.strip() else default
 
 
 def identities(n: int, seed: int = SEED) -> Iterator[tuple[IdentityKey, str]]:
@@ -132,17 +152,17 @@ def latencies(call: Callable[[IdentityKey], object], keys: list[IdentityKey]) ->
 
 
 def bench_latency(
-    registry: IdentityRegistry, backend: str, population: int, out: Out
+    registry: IdentityRegistry, backend: str, population: int, sizes: Sizes
 ) -> tuple[str, ...]:
     """Rows for the latency table: lookup and map_identity fast path, p50/p99."""
-    keys = sample_keys(population, LOOKUP_CALLS)
+    keys = sample_keys(population, sizes.lookup_calls)
     # map_identity's first call per key is a write (last_seen_at, memberships); after it
     # the unchanged identity takes the read-only fast path. Writes cost an fsync each, so
-    # the fast path cycles over MAP_KEYS distinct keys (LOOKUP_CALLS calls in all).
-    mapped = keys[:MAP_KEYS] * (LOOKUP_CALLS // MAP_KEYS)
-    for key in keys[:MAP_KEYS]:
+    # the fast path cycles over map_keys distinct keys (lookup_calls calls in all).
+    mapped = keys[: sizes.map_keys] * (sizes.lookup_calls // sizes.map_keys)
+    for key in keys[: sizes.map_keys]:
         registry.map_identity(key, None, GROUPS)
-    for key in keys[:LOOKUP_WARMUP]:
+    for key in keys[: sizes.lookup_warmup]:
         registry.lookup(key)
     missing = sum(registry.lookup(key) is None for key in keys)
     gc.collect()  # the bulk run's garbage must not land in the timed calls
@@ -169,11 +189,12 @@ def bench_latency(
     return tuple(rows)
 
 
-def latency_header(out: Out) -> None:
+def latency_header(sizes: Sizes, out: Out) -> None:
+    calls, keys = sizes.lookup_calls, sizes.map_keys
     out(
-        f"[2] Latency of an existing identity: {LOOKUP_CALLS} sequential calls each, random "
-        f"keys (lookup: {LOOKUP_CALLS} keys; map_identity: {MAP_KEYS} keys x "
-        f"{LOOKUP_CALLS // MAP_KEYS}, groups unchanged), after warm-up"
+        f"[2] Latency of an existing identity: {calls} sequential calls each, random "
+        f"keys (lookup: {calls} keys; map_identity: {keys} keys x "
+        f"{calls // keys}, groups unchanged), after warm-up"
     )
     out(
         f"    {'backend':<11}{'rows':>10} {'call':<18}{'calls':>6}{'p50 ms':>8}"
@@ -181,16 +202,16 @@ def latency_header(out: Out) -> None:
     )
 
 
-def bench_postgres(out: Out) -> list[str]:
+def bench_postgres(sizes: Sizes) -> list[str]:
     if find_pg_bin() is None:
         return ["    PostgreSQL: not installed (apt-get install postgresql), skipped"]
     t0 = time.perf_counter()
     with postgres_server("registry") as server:
         registry = IdentityRegistry(db_url=server.url)
         try:
-            report = registry.assign_many(identities(PG_IDENTITIES))
+            report = registry.assign_many(identities(sizes.pg_identities))
             fill = time.perf_counter() - t0
-            rows = list(bench_latency(registry, "PostgreSQL", PG_IDENTITIES, out))
+            rows = list(bench_latency(registry, "PostgreSQL", sizes.pg_identities, sizes))
             dups = duplicates(registry)
         finally:
             registry.close()
@@ -226,18 +247,18 @@ class LoginTimes:
     failures: dict[str, list[str]] = field(default_factory=dict)
 
 
-def warm_up(stack: Stack) -> None:
+def warm_up(stack: Stack, sizes: Sizes) -> None:
     for name, hub in stack.hubs.items():
-        for i in range(LOGIN_WARMUP):
+        for i in range(sizes.login_warmup):
             warm = timed_login(hub.url, *LOGIN_USERS[i % 2])
             if warm.status != 302:
                 raise RuntimeError(f"warm-up login at hub {name} failed: {warm.error}")
 
 
-def interleaved_logins(stack: Stack) -> LoginTimes:
+def interleaved_logins(stack: Stack, sizes: Sizes) -> LoginTimes:
     names = list(stack.hubs)
     result = LoginTimes({n: [] for n in names}, {n: [] for n in names}, {n: [] for n in names})
-    for i in range(LOGIN_ROUNDS):
+    for i in range(sizes.login_rounds):
         for name in names if i % 2 == 0 else names[::-1]:  # no hub always goes first
             timing = timed_login(stack.hubs[name].url, *LOGIN_USERS[i % 2])
             if timing.status == 302:
@@ -248,13 +269,13 @@ def interleaved_logins(stack: Stack) -> LoginTimes:
     return result
 
 
-def bench_login(workdir: Path, out: Out) -> None:
+def bench_login(workdir: Path, sizes: Sizes, out: Out) -> None:
     t0 = time.perf_counter()
     stack = start_login_stack(workdir)
     up = time.perf_counter() - t0
     try:
-        warm_up(stack)
-        times = interleaved_logins(stack)
+        warm_up(stack, sizes)
+        times = interleaved_logins(stack, sizes)
         registry_seen = (stack.hubs["posix on"].workdir / REGISTRY_FILE).exists()
         registry_off = (stack.hubs["posix off"].workdir / REGISTRY_FILE).exists()
     except BaseException:
@@ -265,7 +286,7 @@ def bench_login(workdir: Path, out: Out) -> None:
 
     out(
         f"[3] Login overhead of the registry: 2 iris-iam hubs, one IdP (up in {up:.1f}s); "
-        f"{LOGIN_WARMUP} warm-up + {LOGIN_ROUNDS} interleaved logins each (ada/bob)"
+        f"{sizes.login_warmup} warm-up + {sizes.login_rounds} interleaved logins each (ada/bob)"
     )
     out(
         f"    {'hub':<11}{'ok':>4}{'fail':>5}{'median ms':>11}{'p90 ms':>9}{'min ms':>9}"
@@ -297,9 +318,12 @@ def bench_login(workdir: Path, out: Out) -> None:
     )
 
 
-def run(out: Out = print) -> None:
-    """Run the three registry benchmarks and print the report; raise if one cannot run."""
-    n = identity_count()
+def run(out: Out = print, smoke: bool = False) -> None:
+    """Run the three registry benchmarks and print the report; raise if one cannot run.
+
+    ``smoke``: the :data:`SMOKE` sizes (every path, figures not meaningful)."""
+    sizes = SMOKE if smoke else FULL
+    n = identity_count(sizes.identities)
     out(f"iris-jupyterhub identity-registry benchmarks | N={n:,} (IRIS_BENCH_IDENTITIES)")
     with tempfile.TemporaryDirectory(prefix="iris-bench-posix-") as tmp:
         t0 = time.perf_counter()
@@ -308,16 +332,16 @@ def run(out: Out = print) -> None:
             bench_bulk(registry, n, out)
             out(f"    section time {time.perf_counter() - t0:.1f}s")
             t1 = time.perf_counter()
-            rows = bench_latency(registry, "SQLite", n, out)
+            rows = bench_latency(registry, "SQLite", n, sizes)
         finally:
             registry.close()
         (Path(tmp) / "registry.sqlite").unlink(missing_ok=True)
-        latency_header(out)
+        latency_header(sizes, out)
         for row in rows:
             out(row)
-        for row in bench_postgres(out):
+        for row in bench_postgres(sizes):
             out(row)
         out(f"    section time {time.perf_counter() - t1:.1f}s")
         t2 = time.perf_counter()
-        bench_login(Path(tmp) / "login", out)
+        bench_login(Path(tmp) / "login", sizes, out)
         out(f"    section time {time.perf_counter() - t2:.1f}s")

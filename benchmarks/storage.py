@@ -30,20 +30,32 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.login import pct
-from benchmarks.spawner import SpawnClient, logged_in, stub_server
+from benchmarks.spawner_hub import SpawnClient, logged_in
+from devstack.stub_server import stub_server
 
-WARMUP = 1
-SPAWNS = 15
-PREPARES = 30
 POLL = 0.01
 POLL_INTERVAL = 0.1
 NAMESPACE = "jhub"
 
 Out = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Spawns per kind ([1]) and prepare() calls per kind ([2])."""
+
+    warmup: int = 1
+    spawns: int = 15
+    prepares: int = 30
+
+
+FULL = Sizes()
+SMOKE = Sizes(warmup=1, spawns=2, prepares=3)
 
 PROFILES = [
     {"display_name": "Standard", "slug": "standard", "default": True},
@@ -98,7 +110,7 @@ def forget_storage(openstack: Any, kube: Any) -> None:
                 kube.api("DELETE", f"{prefix}/{plural}/{name}").raise_for_status()
 
 
-def bench_spawn(workdir: Path, out: Out) -> None:
+def bench_spawn(workdir: Path, sizes: Sizes, out: Out) -> None:
     from devstack.kube import KubeStandIn
     from devstack.openstack import OpenStackServer
     from tests.e2e.conftest import IAM_HUB_CONFIG, start_stack
@@ -114,12 +126,12 @@ def bench_spawn(workdir: Path, out: Out) -> None:
         try:
             client = logged_in(ks, "bob", "bbuilder")
             up = time.perf_counter() - t0
-            for _ in range(WARMUP):
+            for _ in range(sizes.warmup):
                 for options in OPTIONS.values():
                     cycle(client, options)
             times: dict[str, list[float]] = {name: [] for name in OPTIONS}
             requests: dict[str, list[int]] = {name: [] for name in OPTIONS}
-            for i in range(SPAWNS):
+            for i in range(sizes.spawns):
                 names = list(OPTIONS) if i % 2 == 0 else list(OPTIONS)[::-1]
                 for name in names:
                     if name == "first":
@@ -143,8 +155,8 @@ def bench_spawn(workdir: Path, out: Out) -> None:
 
     out(
         f"[1] Spawn latency with Manila storage: one hub, fake OpenStack (in-process HTTP) and "
-        f"the Kubernetes stand-in; {WARMUP} warm-up + {SPAWNS} interleaved spawns each "
-        f"(stack up in {up:.1f}s)"
+        f"the Kubernetes stand-in; {sizes.warmup} warm-up + {sizes.spawns} interleaved spawns "
+        f"each (stack up in {up:.1f}s)"
     )
     out(
         f"    ready = POST server .. model ready (polled every {POLL * 1e3:.0f} ms); "
@@ -172,7 +184,7 @@ def bench_spawn(workdir: Path, out: Out) -> None:
     )
 
 
-async def _prepare_times(openstack: Any, kube: Any) -> dict[str, list[float]]:
+async def _prepare_times(openstack: Any, kube: Any, sizes: Sizes) -> dict[str, list[float]]:
     import logging
 
     from kubernetes_asyncio.client import ApiClient, Configuration, CoreV1Api
@@ -197,29 +209,29 @@ async def _prepare_times(openstack: Any, kube: Any) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"existing": [], "first": []}
     async with ApiClient(Configuration(host=kube.url)) as client:
         api = CoreV1Api(client)
-        for i in range(WARMUP + PREPARES):
+        for i in range(sizes.warmup + sizes.prepares):
             for name in ("first", "existing"):
                 if name == "first":
                     forget_storage(openstack, kube)
                 start = time.perf_counter()
                 await service.prepare(owner, api=api, namespace=NAMESPACE)
-                if i >= WARMUP:
+                if i >= sizes.warmup:
                     times[name].append(time.perf_counter() - start)
     await service.aclose()
     return times
 
 
-def bench_prepare(workdir: Path, out: Out) -> None:
+def bench_prepare(workdir: Path, sizes: Sizes, out: Out) -> None:
     import asyncio
 
     from devstack.kube import KubeStandIn
     from devstack.openstack import OpenStackServer
 
     with KubeStandIn(workdir / "kube", kubelet=False) as kube, OpenStackServer() as openstack:
-        times = asyncio.run(_prepare_times(openstack, kube))
+        times = asyncio.run(_prepare_times(openstack, kube, sizes))
     out(
-        f"[2] StorageService.prepare() in-process (no hub), same fake servers; {WARMUP} warm-up "
-        f"+ {PREPARES} each"
+        f"[2] StorageService.prepare() in-process (no hub), same fake servers; {sizes.warmup} "
+        f"warm-up + {sizes.prepares} each"
     )
     out(f"    {'prepare':<10}{'n':>4}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for name, t in times.items():
@@ -229,15 +241,18 @@ def bench_prepare(workdir: Path, out: Out) -> None:
         )
 
 
-def run(out: Out = print) -> None:
-    """Run the storage benchmarks and print the report; raise if one cannot run."""
+def run(out: Out = print, smoke: bool = False) -> None:
+    """Run the storage benchmarks and print the report; raise if one cannot run.
+
+    ``smoke``: the :data:`SMOKE` sizes (every path, figures not meaningful)."""
+    sizes = SMOKE if smoke else FULL
     out("iris-jupyterhub storage benchmarks (issue 6)")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="iris-bench-storage-") as tmp:
-        bench_spawn(Path(tmp), out)
+        bench_spawn(Path(tmp), sizes, out)
         out(f"    section time {time.perf_counter() - t0:.1f}s")
         t1 = time.perf_counter()
-        bench_prepare(Path(tmp), out)
+        bench_prepare(Path(tmp), sizes, out)
     out(f"    section time {time.perf_counter() - t1:.1f}s")
 
 

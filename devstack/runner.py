@@ -40,7 +40,14 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now.
+
+    The test bind uses ``SO_REUSEADDR``, as configurable-http-proxy (node) and the provider
+    do: connections left in TIME_WAIT by a demo that just stopped do not count, a socket
+    listening on the port (on ``host`` or on all interfaces) does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.spawner import stub_server
 from devstack.kube import KubeStandIn
 from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
+from devstack.stub_server import stub_server
 from tests.e2e.test_startup import start_failure
 from tests.spawner.conftest import KubeStack
 
