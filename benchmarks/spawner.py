@@ -489,7 +489,7 @@ async def _form_bench() -> dict[str, Any]:
 
 async def _form_steps(iris: Any) -> dict[str, float]:
     """Median seconds of the steps of ``_render_iris_form``, each timed on its own."""
-    from iris_jupyterhub.auth.rules import memberships_from_auth_state
+    from iris_jupyterhub.groups import memberships_from_auth_state
     from iris_jupyterhub.spawner.resolution import profile_list_for_form, visible_profiles
 
     steps: dict[str, list[float]] = {}

@@ -8,7 +8,7 @@ What it adds to :class:`oauthenticator.oauth2.OAuthenticator`:
   allow-list, ``iss``/``aud``/``azp``/``exp``/``iat``/``nonce``), userinfo merged in and its
   ``sub`` checked against the ID token's;
 * groups from every claim format IRIS IdPs send, parsed into one canonical model
-  (:mod:`iris_jupyterhub.auth.claims`) used by ``allowed_groups``, ``required_groups`` and
+  (:mod:`iris_jupyterhub.groups`) used by ``allowed_groups``, ``required_groups`` and
   ``admin_groups``, and synced to JupyterHub groups;
 * a stable identity (issuer + subject, never a display name) bound to the hub username;
 * ``refresh_user`` that renews tokens with the refresh token and re-applies the rules.
@@ -25,13 +25,14 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from ..errors import http_error, service_unavailable
+from ..groups import memberships_from_auth_state, parse_group_rule
 from ..startup import check_config as check_components
-from .claims import canonical_groups, parse_group_rule
+from .claims import canonical_groups
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
 from .identity import check_identity_binding, identity_from_claims, same_identity
 from .posix_mapping import make_registry, map_login
 from .provider import ProviderMetadata
-from .rules import GroupPolicy, memberships_from_auth_state
+from .rules import GroupPolicy
 from .settings import OIDCSettings
 from .tokens import (
     IDTokenError,

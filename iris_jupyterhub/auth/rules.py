@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from .claims import GroupMembership, GroupRule, any_rule_matches, membership_from_string
+from ..groups import GroupMembership, GroupRule, any_rule_matches
 
-__all__ = ["GroupPolicy", "memberships_from_auth_state"]
-
-
-def memberships_from_auth_state(auth_state: Mapping[str, Any]) -> list[GroupMembership]:
-    """The canonical memberships stored in ``auth_state["groups"]``; bad entries skipped."""
-    result = []
-    for text in auth_state.get("groups") or ():
-        if isinstance(text, str):
-            try:
-                result.append(membership_from_string(text))
-            except ValueError:
-                continue
-    return result
+__all__ = ["GroupPolicy"]
 
 
 @dataclass(frozen=True)

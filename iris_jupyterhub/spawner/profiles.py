@@ -5,7 +5,7 @@ with five additions:
 
 ``allowed_groups`` / ``required_groups``
     On a profile, on a choice of ``profile_options`` and on an ``unlisted_choice``: lists of
-    canonical group rules (:func:`~iris_jupyterhub.auth.claims.parse_group_rule`, e.g.
+    canonical group rules (:func:`~iris_jupyterhub.groups.parse_group_rule`, e.g.
     ``"iris/lsst"`` or ``"vo.iris.ac.uk:role=member"``). The user must match *any* allowed
     rule and *all* required rules; without them, everyone may use it.
 ``resources``
@@ -39,8 +39,8 @@ from typing import Any
 
 from slugify import slugify
 
-from ..auth.claims import GroupMembership, GroupRule, HeldGroups, all_rules_match, any_rule_matches
-from ..auth.claims import parse_group_rule as _parse_rule
+from ..groups import GroupMembership, GroupRule, HeldGroups, all_rules_match, any_rule_matches
+from ..groups import parse_group_rule as _parse_rule
 from .resources import (
     GpuScheduling,
     ResourceRequest,

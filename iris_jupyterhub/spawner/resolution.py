@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..auth.claims import GroupMembership, HeldGroups
+from ..groups import GroupMembership, HeldGroups
 from ..posix.names import is_valid_name
 from .errors import SpawnRequestError, bad_request, forbidden
 from .profiles import (

@@ -19,7 +19,7 @@ from kubespawner import KubeSpawner
 from traitlets import Dict, Unicode, default, validate
 
 from ..accounting.hooks import AccountingMixin
-from ..auth.rules import memberships_from_auth_state
+from ..groups import memberships_from_auth_state
 from ..storage.spawner import prepare_storage
 from .errors import SpawnRequestError
 from .profiles import Profile, validate_profile_list

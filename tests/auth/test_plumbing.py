@@ -7,7 +7,6 @@ import logging
 import pytest
 from tornado import web
 
-from iris_jupyterhub.auth.claims import membership_from_string, parse_group_rule
 from iris_jupyterhub.auth.handlers import UsedStates
 from iris_jupyterhub.auth.identity import (
     check_identity_binding,
@@ -15,7 +14,12 @@ from iris_jupyterhub.auth.identity import (
     same_identity,
 )
 from iris_jupyterhub.auth.provider import ProviderMetadata
-from iris_jupyterhub.auth.rules import GroupPolicy, memberships_from_auth_state
+from iris_jupyterhub.auth.rules import GroupPolicy
+from iris_jupyterhub.groups import (
+    membership_from_string,
+    memberships_from_auth_state,
+    parse_group_rule,
+)
 
 ISSUER = "https://iris-iam.stfc.ac.uk/"
 DOC = {
