@@ -85,6 +85,34 @@ def test_refreshed_id_token_for_another_subject_is_refused(strict: Stack) -> Non
     assert "inconsistent answers" in r.json()["message"]
 
 
+def test_user_removed_from_the_vo_loses_hub_groups_and_stored_memberships(
+    lenient: Stack,
+) -> None:
+    """Refused at the next spawn AND out of the hub group (and so of the roles granted to
+    it), with the stored memberships following the provider."""
+    assert hub_login(lenient.hub.url, "bob", "bob-pass").status == 302
+    before = lenient.hub.api("GET", "/users/bbuilder").json()
+    assert before["groups"] == ["iris"]
+    assert before["auth_state"]["groups"] == ["iris"]
+    user = lenient.user("bob")
+    user["userinfo"]["groups"] = []
+    user["id_token"]["wlcg.groups"] = []
+    lenient.idp.upsert_user("iam", user)
+
+    r = spawn(lenient, "bbuilder")
+    assert r.status_code == 403, r.text
+    assert "no longer a member" in r.json()["message"]
+    after = lenient.hub.api("GET", "/users/bbuilder").json()
+    assert after["servers"] == {}
+    assert after["groups"] == []
+    assert after["auth_state"]["groups"] == []
+    # the tokens the provider issued with the refusal are kept (a rotated refresh token
+    # would otherwise be lost)
+    assert after["auth_state"]["access_token"] != before["auth_state"]["access_token"]
+    members = lenient.hub.api("GET", "/groups/iris").json()["users"]
+    assert "bbuilder" not in members
+
+
 def test_blocked_user_is_refused_at_login(strict: Stack) -> None:
     attempt = hub_login(strict.hub.url, "carol", "carol-pass")
     assert attempt.status == 403
