@@ -290,10 +290,14 @@ class OIDCAuthenticator(OIDCSettings, RefreshMixin, OAuthenticator):  # type: ig
         return {m.group for m in memberships_from_auth_state(auth_state)}
 
     async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
-        if self.policy.admin and self.policy.is_admin(
-            memberships_from_auth_state(auth_model.get("auth_state") or {})
-        ):
+        """Admin from ``admin_groups``; the group rules that admit the user, kept in
+        ``auth_state["admitted_by"]`` (usage is charged to them when nothing else applies)."""
+        state = auth_model.get("auth_state")
+        memberships = memberships_from_auth_state(state or {})
+        if self.policy.admin and self.policy.is_admin(memberships):
             auth_model["admin"] = True
+        if isinstance(state, dict):
+            state["admitted_by"] = self.policy.admitted_by(memberships)
         return auth_model
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any] | None) -> bool:

@@ -28,6 +28,20 @@ class GroupPolicy:
         """The ``required_groups`` rules no membership matches, as sorted strings."""
         return sorted(str(r) for r in self.required if not any_rule_matches([r], memberships))
 
+    def admitted_by(self, memberships: list[GroupMembership]) -> list[str]:
+        """The ``required_groups``, then ``allowed_groups``, rules ``memberships`` match.
+
+        Stored at login and refresh as ``auth_state["admitted_by"]``: the groups that
+        admitted the user to the hub, which the spawner charges usage to when neither the
+        group run as nor the profile names one.
+        """
+        return [
+            str(rule)
+            for rules in (self.required, self.allowed)
+            for rule in sorted(rules, key=str)
+            if any_rule_matches([rule], memberships)
+        ]
+
     def describe_required(self) -> str:
         """The ``required_groups`` as one readable, sorted list."""
         return ", ".join(sorted(str(r) for r in self.required))

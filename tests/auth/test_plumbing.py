@@ -119,6 +119,8 @@ def test_group_policy() -> None:
     assert not policy.is_admin(members)
     assert policy.missing_required(members) == ["iris/lsst:role=manager"]
     assert policy.describe_required() == "iris, iris/lsst:role=manager"
+    # what admitted them (charged for their usage): required first, then allowed
+    assert policy.admitted_by(members) == ["iris", "iris/lsst"]
 
 
 def test_memberships_from_auth_state_skips_garbage() -> None:
