@@ -276,6 +276,25 @@ def _settings(
         raise SpawnRequestError(500, message, str(error)) from None
 
 
+def _chosen_profile(
+    profiles: list[Profile],
+    visible: list[Profile],
+    default: Profile,
+    slug: object,
+    notices: list[str] | None,
+) -> Profile:
+    """The profile asked for (``default`` when none is named, or a stale one, noted)."""
+    if slug in (None, ""):
+        return default
+    chosen = _requested_profile(profiles, visible, slug, notices) or default
+    if chosen is default and slug != default.slug and notices is not None:
+        notices.append(
+            f"Your previous choice {str(slug)[:64]!r} is no longer available; "
+            f"using {default.display_name!r}."
+        )
+    return chosen
+
+
 def resolve_request(
     profiles: Iterable[Profile],
     memberships: Iterable[GroupMembership],
@@ -310,18 +329,11 @@ def resolve_request(
             "No server profile is available to your groups; ask the hub administrators."
         )
     notices: list[str] = []
-    stale = notices if stale_fallback else None
-    options = dict(user_options)
+    stale, options = notices if stale_fallback else None, dict(user_options)
     slug, group = options.pop("profile", None), options.pop("group", None)
-    chosen = default
-    if slug not in (None, ""):
-        chosen = _requested_profile(profile_list, visible, slug, stale) or default
-        if chosen is default and slug != default.slug:
-            notices.append(
-                f"Your previous choice {str(slug)[:64]!r} is no longer available; "
-                f"using {default.display_name!r}."
-            )
-            options = {}  # they were answers to another profile's options
+    chosen = _chosen_profile(profile_list, visible, default, slug, stale)
+    if chosen is default and slug not in (None, "", default.slug):
+        options = {}  # a stale profile: they were answers to its options
     allowed = {k for o in chosen.options for k in (o.key, o.key + UNLISTED_SUFFIX)}
     unknown = sorted(set(options) - allowed)
     if unknown and not stale_fallback:
