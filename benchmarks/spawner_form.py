@@ -138,7 +138,7 @@ async def _form_bench(warmup: int, runs: int) -> dict[str, Any]:
 
 async def _form_steps(iris: Any, runs: int) -> dict[str, float]:
     """Median seconds of the steps of ``_render_iris_form``, each timed on its own."""
-    from iris_jupyterhub.auth.rules import memberships_from_auth_state
+    from iris_jupyterhub.groups import memberships_from_auth_state
     from iris_jupyterhub.spawner.resolution import profile_list_for_form, visible_profiles
 
     steps: dict[str, list[float]] = {}

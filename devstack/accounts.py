@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iris_jupyterhub.auth.claims import any_rule_matches, canonical_groups, parse_group_rule
+from iris_jupyterhub.auth.claims import canonical_groups
+from iris_jupyterhub.groups import any_rule_matches, parse_group_rule
 
 from .settings import Provider
 

@@ -46,7 +46,7 @@ from .metrics import SessionLabels, session_metrics
 from .reconcile import finished_at, parse_kube_time
 from .records import allocated_cpus, allocated_memory
 from .runner import ensure_reconciler
-from .sessions import new_record_id, session_end, session_record, utcnow
+from .sessions import charged_group_of, new_record_id, session_end, session_record, utcnow
 from .writer import AccountingWriter, writer_for
 
 __all__ = ["STATE_KEY", "AccountingMixin"]
@@ -122,7 +122,7 @@ class AccountingMixin:
     def _acct_labels(self) -> SessionLabels:
         info = self._acct_info or {}
         user = self.user.name if self.accounting.per_user_metric_labels else ""
-        return SessionLabels.of(info.get("profile"), info.get("group"), user)
+        return SessionLabels.of(info.get("profile"), charged_group_of(info), user)
 
     def _acct_metrics(self) -> Any:
         return session_metrics(self.accounting.per_user_metric_labels)
@@ -195,7 +195,7 @@ class AccountingMixin:
                 "profile": record.profile,
                 "alloc": [allocated_cpus(record), record.gpus, allocated_memory(record)],
                 "start": record.start.isoformat(),
-                "group": record.canonical_group,
+                "charge_group": record.canonical_group,
             }
         )
         self._acct_last_seen = observed
@@ -341,8 +341,9 @@ class AccountingMixin:
             # running, so the reconciler (not this spawner) closes a record left open
             return
         self._acct_info = {
-            key: info.get(key) for key in ("record_id", "profile", "alloc", "start", "group")
+            key: info.get(key) for key in ("record_id", "profile", "alloc", "start")
         }
+        self._acct_info["charge_group"] = charged_group_of(info)
         self._acct_record_id = record_id
         self._acct_last_seen = None
         self._acct_counted_until = None

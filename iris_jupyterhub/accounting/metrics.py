@@ -8,8 +8,10 @@
   ``iris_memory_gib_hours_total{group}``: allocation x time, added at every heartbeat and
   at the stop, so they grow while sessions run.
 
-``profile`` is the profile slug (``none`` without one), ``group`` the canonical group the
-session is charged to (``none`` for the personal group). With
+``profile`` is the profile slug (``none`` without one), ``group`` the VO group the
+session is charged to (also for sessions run as the personal group, see
+:mod:`~iris_jupyterhub.spawner.charging`; ``none`` only when the user holds no VO group
+that could be charged). With
 ``SessionAccounting.per_user_metric_labels`` every metric also has a ``user`` label.
 The metrics are created once per process (a second import, or a second call with other
 label names, reuses the first ones), so label cardinality stays bounded by the profile

@@ -84,8 +84,11 @@ class SessionRecord:
     write; ``job_id`` is a number the store assigns (needed where consumers want integer
     job ids, such as XDMoD). ``identity_key`` is ``"<issuer> <subject>"``, the federated
     identity; ``posix_user``/``uid``/``gid``/``group`` the POSIX account and group the
-    server ran as; ``canonical_group`` the selected group in canonical form
-    (``vo/sub:role=x``), the one that is charged.
+    server ran as; ``canonical_group`` the VO group the session is charged to, in
+    canonical form (``vo/sub:role=x``): the group run as when it is a VO group, otherwise
+    the group that gave the user the profile or admitted them to the hub (see
+    :mod:`~iris_jupyterhub.spawner.charging`), so a session run as the personal group is
+    charged to a VO too.
 
     Resources are what the pod was given: CPUs as cores (fractions allowed), memory in
     bytes, whole GPUs. ``node``/``namespace``/``pod`` say where it ran.
@@ -167,7 +170,7 @@ def fqan(canonical_group: str | None) -> str:
     """The VOMS FQAN of a canonical group, as APEL reads it.
 
     ``"vo/sub:role=manager"`` gives ``"/vo/sub/Role=manager/Capability=NULL"``; without a
-    role ``"/vo/sub/Role=NULL/Capability=NULL"``; ``None`` (no group selected) gives ``""``,
+    role ``"/vo/sub/Role=NULL/Capability=NULL"``; ``None`` (no VO group to charge) gives ``""``,
     which the APEL loader stores as VO ``None``. A value that is not canonical is an error.
     """
     if canonical_group is None:

@@ -15,6 +15,7 @@ from .reconcile import clamp, parse_kube_time
 from .records import SessionRecord
 
 __all__ = [
+    "charged_group_of",
     "choices_of",
     "identity_key_of",
     "new_record_id",
@@ -87,6 +88,18 @@ def session_end(
     return max(end, start)
 
 
+def charged_group_of(iris_state: Mapping[str, Any] | None) -> str | None:
+    """The VO group a session is charged to, from IRISSpawner's ``state["iris"]``.
+
+    ``charge_group`` is decided at spawn (:func:`~iris_jupyterhub.spawner.charging.charge_group`);
+    ``group`` (the canonical group of the POSIX group run as) is read only from a state
+    written before ``charge_group`` existed.
+    """
+    state = iris_state or {}
+    charged = state.get("charge_group", state.get("group"))
+    return charged if isinstance(charged, str) and charged else None
+
+
 def _int_or_none(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -134,7 +147,7 @@ def session_record(
         uid=_int_or_none(uid) if uid is not None else _int_or_none(posix.get("uid")),
         gid=_int_or_none(gid) if gid is not None else _int_or_none(posix.get("gid")),
         group=group,
-        canonical_group=(iris_state or {}).get("group") or None,
+        canonical_group=charged_group_of(iris_state),
         profile=profile if isinstance(profile, str) and profile else None,
         choices=choices_of(options),
         image=image or None,

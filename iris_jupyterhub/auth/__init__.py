@@ -8,13 +8,8 @@ Entry points (``c.JupyterHub.authenticator_class``): ``iris-iam``, ``egi-checkin
 the generic ``iris-oidc``.
 """
 
-from .claims import (
-    GroupMembership,
-    GroupParseResult,
-    GroupRule,
-    canonical_groups,
-    parse_group_rule,
-)
+from ..groups import GroupMembership, GroupRule, parse_group_rule
+from .claims import GroupParseResult, canonical_groups
 from .egi import EGICheckinAuthenticator
 from .iam import IAMAuthenticator
 from .oidc import OIDCAuthenticator

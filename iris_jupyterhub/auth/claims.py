@@ -1,24 +1,13 @@
-"""Parse identity-provider group claims into one canonical group model.
+"""Parse identity-provider group claims into the canonical group model.
 
 IRIS IAM and EGI Check-in describe the same thing, "this person is in that group, maybe
 with that role", in three different claim formats. This module turns all of them into one
-canonical form, and that canonical form is the only group syntax hub administrators write:
-in allowed, admin and required groups, profiles, quotas and storage rules.
+canonical form (:class:`~iris_jupyterhub.groups.GroupMembership`), the only group syntax
+hub administrators write: in allowed, admin and required groups, profiles, quotas and
+storage rules.
 
-Canonical form
---------------
-A group is a VO followed by zero or more sub-groups, separated by ``/``, with no leading or
-trailing slash. A membership may carry a role, written after a colon::
-
-    iris
-    iris/lsst
-    vo.iris.ac.uk/lsst/desc:role=manager
-
-Each VO or sub-group name is 1-128 characters from ``A-Z a-z 0-9 . _ + @ -`` and does not
-start with ``.``, ``+``, ``@`` or ``-``; a whole group is at most 255 characters. A role is
-1-64 characters from ``A-Z a-z 0-9 . _ -`` and does not start with ``.`` or ``-``. Names
-are case-sensitive and matched exactly: being in ``iris/lsst`` does not imply being in
-``iris`` (identity providers list parent groups explicitly when they apply).
+The canonical form, the group rules and their matching are
+:mod:`iris_jupyterhub.groups`; this module only reads the claims.
 
 Each source format, with a claim value and the canonical membership it gives:
 
@@ -42,10 +31,6 @@ add for instance ``urn:geant:eduteams.org:service:eduteams`` or
 may be percent-encoded, and entitlements that are not groups (capabilities such as
 ``urn:mace:egi.eu:res:rcauth:cap:issue``) or come from other namespaces are skipped quietly.
 
-A group rule (:func:`parse_group_rule`) has the same form. A rule without a role matches any
-role in that group: ``vo.iris.ac.uk`` matches ``vo.iris.ac.uk:role=member``, while
-``vo.iris.ac.uk:role=manager`` matches only that role.
-
 Malformed values are never "cleaned" into something else: each one is left out and returned
 as a :class:`ClaimProblem`, and parsing carries on with the rest of the claim. Nothing here
 logs or raises on claim content; callers decide what to show.
@@ -54,11 +39,16 @@ logs or raises on claim content; callers decide what to show.
 from __future__ import annotations
 
 import re
-import reprlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import total_ordering
 from urllib.parse import unquote
+
+from ..groups import (
+    ROLE_PREFIX,
+    GroupMembership,
+    group_syntax_error,
+    safe_repr,
+)
 
 GROUP_FORMATS = ("iam", "wlcg", "entitlement")
 """Names of the claim formats that :func:`canonical_groups` understands."""
@@ -66,221 +56,7 @@ GROUP_FORMATS = ("iam", "wlcg", "entitlement")
 DEFAULT_ENTITLEMENT_NAMESPACES = ("urn:mace:egi.eu",)
 """Entitlement namespaces read when none are configured (EGI Check-in)."""
 
-MAX_COMPONENT_LENGTH = 128
-MAX_GROUP_LENGTH = 255
-MAX_ROLE_LENGTH = 64
-
-_COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+@-]*")
-_ROLE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 _AUTHORITY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~%:@+/=-]{0,254}")
-_ROLE_PREFIX = "role="
-_SYNTAX = (
-    "the form is 'vo[/sub-group...]' or 'vo[/sub-group...]:role=<role>', "
-    "for example 'iris', 'iris/lsst' or 'vo.iris.ac.uk/lsst:role=manager'"
-)
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = 76
-_REPR.maxother = 76
-_REPR.maxlevel = 2
-
-
-def _show(value: object, limit: int = 80) -> str:
-    """Return a log-safe ``repr`` of ``value``, at most ``limit`` characters long."""
-    try:
-        text = _REPR.repr(value)
-    except Exception:  # a repr must never break parsing
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _syntax_error(vo: str, path: tuple[str, ...], role: str | None) -> str | None:
-    """Say what is wrong with a group and role, or return ``None`` if they are well formed."""
-    for component in (vo, *path):
-        if not component:
-            return "empty group name component (check for '//', a trailing '/' or ':')"
-        if len(component) > MAX_COMPONENT_LENGTH or _COMPONENT_RE.fullmatch(component) is None:
-            return (
-                f"group name component {_show(component, 40)} must be 1-{MAX_COMPONENT_LENGTH} "
-                "characters of A-Z a-z 0-9 . _ + @ - and not start with . + @ -"
-            )
-    if sum(map(len, path)) + len(path) + len(vo) > MAX_GROUP_LENGTH:
-        return f"group longer than {MAX_GROUP_LENGTH} characters"
-    if role is not None and (len(role) > MAX_ROLE_LENGTH or _ROLE_RE.fullmatch(role) is None):
-        return (
-            f"role {_show(role, 40)} must be 1-{MAX_ROLE_LENGTH} characters of "
-            "A-Z a-z 0-9 . _ - and not start with . -"
-        )
-    return None
-
-
-def _canonical(group: str, role: str | None) -> str:
-    return group if role is None else f"{group}:{_ROLE_PREFIX}{role}"
-
-
-@total_ordering
-@dataclass(frozen=True)
-class GroupMembership:
-    """One group membership in canonical form, optionally with a role.
-
-    Instances are validated on construction (a :class:`ValueError` says what is wrong), so
-    a membership always satisfies the canonical syntax. They sort by VO, then sub-group
-    path, then role (a membership without a role sorts first).
-
-    Attributes:
-        vo: The top-level group, e.g. ``"vo.iris.ac.uk"`` or ``"dune"``.
-        path: Sub-groups below the VO, outermost first, e.g. ``("lsst", "desc")``.
-        role: The role within the group, or ``None`` for plain membership.
-    """
-
-    vo: str
-    path: tuple[str, ...] = ()
-    role: str | None = None
-
-    def __post_init__(self) -> None:
-        error = _syntax_error(self.vo, self.path, self.role)
-        if error:
-            raise ValueError(f"invalid group membership: {error}")
-
-    @property
-    def group(self) -> str:
-        """The group without the role, e.g. ``"vo.iris.ac.uk/lsst"``."""
-        return "/".join((self.vo, *self.path))
-
-    def __str__(self) -> str:
-        """The canonical form, e.g. ``"vo.iris.ac.uk/lsst:role=member"``."""
-        return _canonical(self.group, self.role)
-
-    def _sort_key(self) -> tuple[str, tuple[str, ...], bool, str]:
-        return (self.vo, self.path, self.role is not None, self.role or "")
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, GroupMembership):
-            return NotImplemented
-        return self._sort_key() < other._sort_key()
-
-
-@dataclass(frozen=True)
-class GroupRule:
-    """A rule an administrator writes to select group members, e.g. ``"iris/lsst"``.
-
-    Attributes:
-        group: The exact group to match, in canonical form (``"vo/sub/sub"``).
-        role: The role a membership must carry, or ``None`` to accept any role.
-    """
-
-    group: str
-    role: str | None = None
-
-    def __post_init__(self) -> None:
-        vo, *path = self.group.split("/")
-        error = _syntax_error(vo, tuple(path), self.role)
-        if error:
-            raise ValueError(error)
-
-    def matches(self, membership: GroupMembership) -> bool:
-        """Return whether ``membership`` is in this rule's group (with its role, if named)."""
-        return membership.group == self.group and (
-            self.role is None or membership.role == self.role
-        )
-
-    def __str__(self) -> str:
-        return _canonical(self.group, self.role)
-
-
-def _parse_canonical(text: str, what: str) -> tuple[str, tuple[str, ...], str | None]:
-    """Split and check a canonical ``vo/sub:role=r`` string; ``ValueError`` explains."""
-    group, colon, role_part = text.partition(":")
-    vo, *path = group.split("/")
-    role = role_part[len(_ROLE_PREFIX) :] if colon else None
-    if colon and not role_part.startswith(_ROLE_PREFIX):
-        error: str | None = "only ':role=<role>' may follow the group"
-    elif group.startswith("/"):
-        error = "drop the leading '/' (this is not a WLCG path)"
-    else:
-        error = _syntax_error(vo, tuple(path), role)
-    if error:
-        raise ValueError(f"bad {what} {_show(text)}: {error}; {_SYNTAX}")
-    return vo, tuple(path), role
-
-
-def parse_group_rule(text: str) -> GroupRule:
-    """Parse a group rule written in the canonical form.
-
-    Args:
-        text: ``"vo[/sub...]"`` or ``"vo[/sub...]:role=<role>"``, exactly as it appears in
-            configuration (surrounding whitespace is an error, not trimmed).
-
-    Raises:
-        ValueError: If ``text`` is not a valid rule; the message explains the syntax.
-
-    Example:
-        >>> parse_group_rule("vo.iris.ac.uk/lsst:role=manager")
-        GroupRule(group='vo.iris.ac.uk/lsst', role='manager')
-    """
-    vo, path, role = _parse_canonical(text, "group rule")
-    return GroupRule("/".join((vo, *path)), role)
-
-
-def membership_from_string(text: str) -> GroupMembership:
-    """Parse the canonical form back into a membership: the inverse of ``str(membership)``.
-
-    Used to read memberships stored as strings (for instance in ``auth_state``).
-
-    Raises:
-        ValueError: If ``text`` is not in the canonical form.
-    """
-    return GroupMembership(*_parse_canonical(text, "group membership"))
-
-
-@dataclass(frozen=True)
-class HeldGroups:
-    """An index of memberships for matching many rules: group names and (group, role) pairs.
-
-    Build it once with :meth:`of` where one user's memberships are matched against many
-    rules (a long profile list); :func:`any_rule_matches` and :func:`all_rules_match`
-    accept it in place of the memberships.
-    """
-
-    groups: frozenset[str]
-    pairs: frozenset[tuple[str, str]]
-
-    @classmethod
-    def of(cls, memberships: Iterable[GroupMembership]) -> HeldGroups:
-        held = tuple(memberships)
-        return cls(
-            frozenset(m.group for m in held),
-            frozenset((m.group, m.role) for m in held if m.role is not None),
-        )
-
-
-Held = Iterable[GroupMembership] | HeldGroups
-
-
-def _index(memberships: Held) -> HeldGroups:
-    return memberships if isinstance(memberships, HeldGroups) else HeldGroups.of(memberships)
-
-
-def _held(rule: GroupRule, held: HeldGroups) -> bool:
-    return (
-        rule.group in held.groups if rule.role is None else (rule.group, rule.role) in held.pairs
-    )
-
-
-def any_rule_matches(rules: Iterable[GroupRule], memberships: Held) -> bool:
-    """Return whether at least one rule matches at least one membership (any-of).
-
-    Linear in rules + memberships (memberships are indexed once), so a user with hundreds
-    of groups against a long profile list stays cheap.
-    """
-    held = _index(memberships)
-    return any(_held(rule, held) for rule in rules)
-
-
-def all_rules_match(rules: Iterable[GroupRule], memberships: Held) -> bool:
-    """Return whether every rule matches some membership (all-of); ``True`` for no rules."""
-    held = _index(memberships)
-    return all(_held(rule, held) for rule in rules)
 
 
 @dataclass(frozen=True)
@@ -324,14 +100,14 @@ def _collect(sources: Iterable[tuple[str, object, _EntryParser]]) -> GroupParseR
     found: set[GroupMembership] = set()
     for claim, value, parse_entry in sources:
         if not isinstance(value, (str, list, tuple)):
-            problems.append(ClaimProblem(claim, _show(value), "expected a list of strings"))
+            problems.append(ClaimProblem(claim, safe_repr(value), "expected a list of strings"))
             continue
         for entry in [value] if isinstance(value, str) else value:
             outcome = parse_entry(entry) if isinstance(entry, str) else "entry is not a string"
             if isinstance(outcome, GroupMembership):
                 found.add(outcome)
             elif outcome is not None:
-                problems.append(ClaimProblem(claim, _show(entry), outcome))
+                problems.append(ClaimProblem(claim, safe_repr(entry), outcome))
     return GroupParseResult(tuple(sorted(found)), tuple(dict.fromkeys(problems)))
 
 
@@ -339,7 +115,7 @@ def _iam_entry(entry: str) -> GroupMembership | str:
     if entry.startswith("/"):
         return "IAM group names have no leading '/' (is this a wlcg.groups claim?)"
     vo, *path = entry.split("/")
-    return _syntax_error(vo, tuple(path), None) or GroupMembership(vo, tuple(path))
+    return group_syntax_error(vo, tuple(path), None) or GroupMembership(vo, tuple(path))
 
 
 def _wlcg_entry(entry: str) -> GroupMembership | str:
@@ -347,9 +123,9 @@ def _wlcg_entry(entry: str) -> GroupMembership | str:
         return "WLCG group paths start with '/'"
     vo, *path = entry[1:].split("/")
     role = None
-    if path and path[-1][: len(_ROLE_PREFIX)].lower() == _ROLE_PREFIX:
-        role = path.pop()[len(_ROLE_PREFIX) :]
-    return _syntax_error(vo, tuple(path), role) or GroupMembership(vo, tuple(path), role)
+    if path and path[-1][: len(ROLE_PREFIX)].lower() == ROLE_PREFIX:
+        role = path.pop()[len(ROLE_PREFIX) :]
+    return group_syntax_error(vo, tuple(path), role) or GroupMembership(vo, tuple(path), role)
 
 
 def _entitlement_entry(entry: str, prefixes: Sequence[str]) -> GroupMembership | str | None:
@@ -360,16 +136,16 @@ def _entitlement_entry(entry: str, prefixes: Sequence[str]) -> GroupMembership |
     if hash_sign and _AUTHORITY_RE.fullmatch(authority) is None:
         return "the '#authority' suffix is empty or malformed"
     parts = body.split(":")
-    role_at = [i for i, p in enumerate(parts) if p[: len(_ROLE_PREFIX)].lower() == _ROLE_PREFIX]
+    role_at = [i for i, p in enumerate(parts) if p[: len(ROLE_PREFIX)].lower() == ROLE_PREFIX]
     role = None
     if len(role_at) > 1:
         return "more than one 'role=' part"
     if role_at:
         if role_at[0] != len(parts) - 1:
             return "the 'role=' part must come last"
-        role = unquote(parts.pop()[len(_ROLE_PREFIX) :])
+        role = unquote(parts.pop()[len(ROLE_PREFIX) :])
     vo, *path = (unquote(p) for p in parts) if parts else ("",)
-    return _syntax_error(vo, tuple(path), role) or GroupMembership(vo, tuple(path), role)
+    return group_syntax_error(vo, tuple(path), role) or GroupMembership(vo, tuple(path), role)
 
 
 def parse_iam_groups(value: object, claim: str = "groups") -> GroupParseResult:
@@ -466,8 +242,3 @@ def canonical_groups(
         for claim, claim_format in sources.items()
         if claim in claims
     )
-
-
-def group_names(memberships: Iterable[GroupMembership]) -> list[str]:
-    """Return the sorted unique group names, roles dropped, e.g. for hub group sync."""
-    return sorted({membership.group for membership in memberships})

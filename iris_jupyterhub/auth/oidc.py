@@ -8,10 +8,11 @@ What it adds to :class:`oauthenticator.oauth2.OAuthenticator`:
   allow-list, ``iss``/``aud``/``azp``/``exp``/``iat``/``nonce``), userinfo merged in and its
   ``sub`` checked against the ID token's;
 * groups from every claim format IRIS IdPs send, parsed into one canonical model
-  (:mod:`iris_jupyterhub.auth.claims`) used by ``allowed_groups``, ``required_groups`` and
+  (:mod:`iris_jupyterhub.groups`) used by ``allowed_groups``, ``required_groups`` and
   ``admin_groups``, and synced to JupyterHub groups;
 * a stable identity (issuer + subject, never a display name) bound to the hub username;
-* ``refresh_user`` that renews tokens with the refresh token and re-applies the rules.
+* ``refresh_user`` that renews tokens with the refresh token and re-applies the rules
+  (:mod:`iris_jupyterhub.auth.refresh`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from ..errors import http_error, service_unavailable
+from ..groups import memberships_from_auth_state, parse_group_rule
 from ..startup import check_config as check_components
-from .claims import canonical_groups, parse_group_rule
+from .claims import canonical_groups
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
-from .identity import check_identity_binding, identity_from_claims, same_identity
+from .identity import check_identity_binding, identity_from_claims
 from .posix_mapping import make_registry, map_login
 from .provider import ProviderMetadata
-from .rules import GroupPolicy, memberships_from_auth_state
+from .refresh import RefreshMixin
+from .rules import GroupPolicy
 from .settings import OIDCSettings
 from .tokens import (
     IDTokenError,
@@ -48,7 +51,7 @@ __all__ = ["OIDCAuthenticator"]
 _JWT_ONLY_CLAIMS = ("exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "jti", "s_hash")
 
 
-class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
+class OIDCAuthenticator(OIDCSettings, RefreshMixin, OAuthenticator):  # type: ignore[misc]
     """Log in with any OpenID Connect provider; the base of the IAM and Check-in authenticators."""
 
     login_handler = OIDCLoginHandler
@@ -287,10 +290,14 @@ class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
         return {m.group for m in memberships_from_auth_state(auth_state)}
 
     async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
-        if self.policy.admin and self.policy.is_admin(
-            memberships_from_auth_state(auth_model.get("auth_state") or {})
-        ):
+        """Admin from ``admin_groups``; the group rules that admit the user, kept in
+        ``auth_state["admitted_by"]`` (usage is charged to them when nothing else applies)."""
+        state = auth_model.get("auth_state")
+        memberships = memberships_from_auth_state(state or {})
+        if self.policy.admin and self.policy.is_admin(memberships):
             auth_model["admin"] = True
+        if isinstance(state, dict):
+            state["admitted_by"] = self.policy.admitted_by(memberships)
         return auth_model
 
     async def check_allowed(self, username: str, auth_model: dict[str, Any] | None) -> bool:
@@ -328,65 +335,3 @@ class OIDCAuthenticator(OIDCSettings, OAuthenticator):  # type: ignore[misc]
                 self.log,
             )
         return auth_model
-
-    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
-        """Renew tokens with the refresh token, re-read userinfo and re-apply the rules.
-
-        Returns the new auth model, ``False`` when the user must log in again (refresh
-        token expired or revoked), or raises a 403 when the provider says the user is no
-        longer allowed (left the VO).
-        """
-        previous = await user.get_auth_state()
-        if not previous:
-            return False
-        try:
-            auth_model = await self._refreshed_auth_model(user, previous, handler)
-        except web.HTTPError as e:
-            verified = previous.get("verified_at") or 0
-            if e.status_code == 503 and time.time() - verified < self.idp_outage_grace:
-                self.log.warning(
-                    "%s unreachable; keeping %s's groups verified %ds ago",
-                    self.login_service,
-                    user.name,
-                    int(time.time() - verified),
-                )
-                return True
-            raise
-        if not isinstance(auth_model, dict):
-            return auth_model
-        if not same_identity(previous.get("identity"), auth_model["auth_state"].get("identity")):
-            self.log.error("Refresh for %s returned a different identity; refusing", user.name)
-            raise http_error(
-                403,
-                f"{self.login_service} now reports a different account for this hub user, "
-                "so it cannot be used until you log in again.",
-            )
-        if not self.check_blocked_users(user.name, auth_model):
-            raise http_error(403, "Your account has been blocked on this hub.")
-        if not await self.check_allowed(user.name, auth_model):
-            raise http_error(
-                403,
-                f"According to {self.login_service} you are no longer a member of a group "
-                "that may use this hub, so you cannot start or use servers here. Ask your "
-                "VO manager if you think this is a mistake.",
-            )
-        return auth_model
-
-    async def _refreshed_auth_model(
-        self, user: Any, previous: dict[str, Any], handler: Any
-    ) -> Any:
-        refresh_token = previous.get("refresh_token")
-        if not refresh_token:
-            # No refresh token: oauthenticator re-reads userinfo with the access token.
-            return await super().refresh_user(user, handler)
-        params = self.build_refresh_token_request_params(refresh_token)
-        try:
-            token_info = await self.get_token_info(handler, params)
-        except HTTPClientError as e:
-            self.log.info("Refresh token of %s refused (%s); login required", user.name, e)
-            return False
-        token_info.setdefault("refresh_token", refresh_token)
-        if "id_token_claims" not in token_info:
-            old = previous.get("token_response") or {}
-            token_info["id_token_claims"] = old.get("id_token_claims")
-        return await self._token_to_auth_model(token_info)

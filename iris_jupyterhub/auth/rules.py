@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from .claims import GroupMembership, GroupRule, any_rule_matches, membership_from_string
+from ..groups import GroupMembership, GroupRule, any_rule_matches
 
-__all__ = ["GroupPolicy", "memberships_from_auth_state"]
-
-
-def memberships_from_auth_state(auth_state: Mapping[str, Any]) -> list[GroupMembership]:
-    """The canonical memberships stored in ``auth_state["groups"]``; bad entries skipped."""
-    result = []
-    for text in auth_state.get("groups") or ():
-        if isinstance(text, str):
-            try:
-                result.append(membership_from_string(text))
-            except ValueError:
-                continue
-    return result
+__all__ = ["GroupPolicy"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +27,20 @@ class GroupPolicy:
     def missing_required(self, memberships: list[GroupMembership]) -> list[str]:
         """The ``required_groups`` rules no membership matches, as sorted strings."""
         return sorted(str(r) for r in self.required if not any_rule_matches([r], memberships))
+
+    def admitted_by(self, memberships: list[GroupMembership]) -> list[str]:
+        """The ``required_groups``, then ``allowed_groups``, rules ``memberships`` match.
+
+        Stored at login and refresh as ``auth_state["admitted_by"]``: the groups that
+        admitted the user to the hub, which the spawner charges usage to when neither the
+        group run as nor the profile names one.
+        """
+        return [
+            str(rule)
+            for rules in (self.required, self.allowed)
+            for rule in sorted(rules, key=str)
+            if any_rule_matches([rule], memberships)
+        ]
 
     def describe_required(self) -> str:
         """The ``required_groups`` as one readable, sorted list."""

@@ -14,7 +14,8 @@ from urllib.parse import urlparse
 from traitlets import Bool, Dict, Float, Int, List, Set, Unicode, default, validate
 from traitlets.config import Configurable
 
-from .claims import GROUP_FORMATS, parse_group_rule
+from ..groups import parse_group_rule
+from .claims import GROUP_FORMATS
 from .tokens import DEFAULT_ID_TOKEN_ALGORITHMS, validate_algorithms
 
 __all__ = ["OIDCSettings"]
@@ -173,7 +174,7 @@ class OIDCSettings(Configurable):
         help="""
         Canonical groups a user must ALL be in (e.g. ``{"iris", "iris/lsst:role=member"}``)
         to log in or keep using the hub, checked at login and at every refresh. Users in
-        ``admin_users`` are exempt. See :mod:`iris_jupyterhub.auth.claims` for the syntax.
+        ``admin_users`` are exempt. See :mod:`iris_jupyterhub.groups` for the syntax.
         """,
     ).tag(allow_config=True)
 

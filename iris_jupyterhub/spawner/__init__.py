@@ -5,8 +5,9 @@ contexts) are plain functions over data; the KubeSpawner subclass glues them to 
 """
 
 from .errors import SpawnRequestError
-from .profiles import Profile, Resolution, validate_profile_list
+from .profiles import Profile, validate_profile_list
 from .resolution import (
+    Resolution,
     default_profile,
     profile_list_for_form,
     resolve_request,

@@ -5,7 +5,7 @@ with five additions:
 
 ``allowed_groups`` / ``required_groups``
     On a profile, on a choice of ``profile_options`` and on an ``unlisted_choice``: lists of
-    canonical group rules (:func:`~iris_jupyterhub.auth.claims.parse_group_rule`, e.g.
+    canonical group rules (:func:`~iris_jupyterhub.groups.parse_group_rule`, e.g.
     ``"iris/lsst"`` or ``"vo.iris.ac.uk:role=member"``). The user must match *any* allowed
     rule and *all* required rules; without them, everyone may use it.
 ``resources``
@@ -39,12 +39,12 @@ from typing import Any
 
 from slugify import slugify
 
-from ..auth.claims import GroupMembership, GroupRule, HeldGroups, all_rules_match, any_rule_matches
-from ..auth.claims import parse_group_rule as _parse_rule
+from ..groups import GroupMembership, GroupRule, HeldGroups, all_rules_match, any_rule_matches
+from ..groups import parse_group_rule as _parse_rule
+from .overrides import fill_value, image_name, merge_overrides, template_keys
 from .resources import (
     GpuScheduling,
     ResourceRequest,
-    ResourceTotals,
     check_resource_overrides,
     expand_resources,
     parse_resources,
@@ -57,7 +57,6 @@ __all__ = [
     "Choice",
     "Profile",
     "ProfileOption",
-    "Resolution",
     "UnlistedChoice",
     "validate_profile_list",
 ]
@@ -95,9 +94,6 @@ _UNLISTED_KEYS = (
     *_GROUP_KEYS,
 )
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-_HOST_RE = re.compile(r"(localhost|[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)+)(:[0-9]{1,5})?")
-_PATH_RE = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
-_TAG_RE = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?")
 
 
 @dataclass(frozen=True)
@@ -176,42 +172,6 @@ class Profile:
     """Whether servers of this profile get the Manila storage (the ``storage`` key)."""
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """What a spawn request resolved to.
-
-    Attributes:
-        profile: The profile, as the user sees it.
-        choices: Option key to the chosen choice's slug (options answered by a typed value
-            are not in it).
-        unlisted: Option key to the value typed, for the options answered that way.
-        overrides: Everything to apply with KubeSpawner's ``_apply_overrides``: the
-            profile's ``kubespawner_override``, then each chosen option's (``{value}``
-            filled in), then the expanded ``resources``. A deep copy, safe to mutate.
-        tolerations: To append to the spawner's tolerations (GPU), not to replace them.
-        resources: The totals of :attr:`overrides` (zero where the spawner's own setting
-            applies); see :func:`~iris_jupyterhub.spawner.resources.summarise_resources`.
-        group: The POSIX group name requested, or ``None`` for the personal group.
-        notices: Sentences for the researcher about saved choices that were replaced.
-    """
-
-    profile: Profile
-    choices: Mapping[str, str]
-    unlisted: Mapping[str, str]
-    overrides: Mapping[str, Any]
-    tolerations: tuple[Mapping[str, str], ...]
-    resources: ResourceTotals
-    group: str | None = None
-    notices: tuple[str, ...] = ()
-
-    @property
-    def user_options(self) -> dict[str, str]:
-        """The request in canonical ``user_options`` form, to save for the next spawn."""
-        options = {"profile": self.profile.slug, **self.choices}
-        options.update({f"{k}{UNLISTED_SUFFIX}": v for k, v in self.unlisted.items()})
-        return options | ({"group": self.group} if self.group else {})
-
-
 # --- validation of the admin's list ----------------------------------------------------------
 
 
@@ -258,22 +218,6 @@ def _overrides(spec: Mapping[str, Any], checked: bool = True) -> dict[str, Any]:
     return check_resource_overrides(value) if checked else copy.deepcopy(dict(value))
 
 
-def _fill(template: Any, value: str) -> Any:
-    """KubeSpawner's ``{value}`` templating, on values only (never on keys)."""
-    if isinstance(template, str):
-        return template.format_map(_KeepOthers(value=value))
-    if isinstance(template, (list, tuple, set)):
-        return type(template)(_fill(item, value) for item in template)
-    if isinstance(template, Mapping):
-        return {k: _fill(v, value) for k, v in template.items()}
-    return template
-
-
-class _KeepOthers(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def _unlisted(spec: Mapping[str, Any]) -> UnlistedChoice | None:
     spec = _mapping(spec, "unlisted_choice", _UNLISTED_KEYS)
     if not _flag(spec, "enabled"):
@@ -289,16 +233,16 @@ def _unlisted(spec: Mapping[str, Any]) -> UnlistedChoice | None:
         raise ValueError("allowed_image_registries must be a list like ['quay.io/jupyter']")
     prefixes = []  # normalised like image names: "jupyter" is "docker.io/jupyter"
     for entry in registries:
-        name = _image_name(entry.rstrip("/") + "/x") if isinstance(entry, str) else None
+        name = image_name(entry.rstrip("/") + "/x") if isinstance(entry, str) else None
         if name is None:
             raise ValueError(f"allowed_image_registries entry {entry!r} is not a registry (path)")
         prefixes.append(name[:-2])
     overrides, resources = _overrides(spec, checked=False), spec.get("resources") or {}
-    if any("{value}" in k for k in _keys(overrides)):
+    if any("{value}" in k for k in template_keys(overrides)):
         raise ValueError("'{value}' may only appear in values of kubespawner_override, not keys")
     try:
-        _fill(overrides, "x")
-        parse_resources(_fill(resources, "1"))
+        fill_value(overrides, "x")
+        parse_resources(fill_value(resources, "1"))
     except (ValueError, IndexError, KeyError, AttributeError) as error:
         raise ValueError(f"bad '{{value}}' template: {error}") from None
     return UnlistedChoice(
@@ -311,13 +255,6 @@ def _unlisted(spec: Mapping[str, Any]) -> UnlistedChoice | None:
         _access(spec),
         spec,
     )
-
-
-def _keys(tree: object) -> Iterable[str]:
-    if isinstance(tree, Mapping):
-        for key, value in tree.items():
-            yield str(key)
-            yield from _keys(value)
 
 
 def _no_second_default(items: Iterable[tuple[bool, Access, str]], what: str) -> None:
@@ -424,16 +361,6 @@ def validate_profile_list(profile_list: object, gpu: GpuScheduling | None = None
     return profiles
 
 
-def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``, dicts merged recursively, as KubeSpawner applies overrides."""
-    result = dict(base)
-    for key, value in update.items():
-        old = result.get(key)
-        both = isinstance(value, Mapping) and isinstance(old, Mapping)
-        result[key] = _merge(old, value) if both else value  # type: ignore[arg-type]
-    return result
-
-
 def _combine(
     profile: Profile,
     layers: Iterable[tuple[Mapping[str, Any], ResourceRequest]],
@@ -442,23 +369,7 @@ def _combine(
     """The profile's overrides and resources with each layer's on top, expanded."""
     overrides, request = dict(profile.overrides), profile.resources
     for more_overrides, more_resources in layers:
-        overrides = _merge(overrides, more_overrides)
+        overrides = merge_overrides(overrides, more_overrides)
         request = request.merged(more_resources)
     settings = expand_resources(request, check_resource_overrides(overrides), gpu)
     return copy.deepcopy(dict(settings.overrides)), settings.tolerations
-
-
-def _image_name(reference: str) -> str | None:
-    """``registry/path`` of an image reference (``docker.io`` filled in), or ``None``."""
-    rest, at, digest = reference.partition("@")
-    colon = rest.rfind(":")
-    name, tag = (rest[:colon], rest[colon:]) if colon > rest.rfind("/") else (rest, "")
-    if not _TAG_RE.fullmatch(tag + at + digest):
-        return None
-    first, slash, path = name.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        host = first if _HOST_RE.fullmatch(first) else ""
-    else:
-        host, path = "docker.io", name if slash else f"library/{name}"
-    host = "docker.io" if host == "index.docker.io" else host
-    return f"{host}/{path}" if host and _PATH_RE.fullmatch(path) else None

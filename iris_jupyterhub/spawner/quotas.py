@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..auth.claims import parse_group_rule
+from ..groups import parse_group_rule
 from .errors import SpawnRequestError
 from .resources import ResourceTotals, parse_cpu, parse_memory
 

@@ -9,12 +9,13 @@ message a researcher understands; nothing the user sends can add spawner overrid
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..auth.claims import GroupMembership, HeldGroups
+from ..groups import GroupMembership, HeldGroups
 from ..posix.names import is_valid_name
 from .errors import SpawnRequestError, bad_request, forbidden
+from .overrides import fill_value, image_name
 from .profiles import (
     _CONTROL_RE,
     _GROUP_KEYS,
@@ -24,24 +25,59 @@ from .profiles import (
     Choice,
     Profile,
     ProfileOption,
-    Resolution,
     UnlistedChoice,
     _combine,
-    _fill,
-    _image_name,
 )
 from .resources import (
     GpuScheduling,
+    ResourceTotals,
     parse_resources,
     summarise_resources,
 )
 
 __all__ = [
+    "Resolution",
     "default_profile",
     "profile_list_for_form",
     "resolve_request",
     "visible_profiles",
 ]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a spawn request resolved to.
+
+    Attributes:
+        profile: The profile, as the user sees it.
+        choices: Option key to the chosen choice's slug (options answered by a typed value
+            are not in it).
+        unlisted: Option key to the value typed, for the options answered that way.
+        overrides: Everything to apply with KubeSpawner's ``_apply_overrides``: the
+            profile's ``kubespawner_override``, then each chosen option's (``{value}``
+            filled in), then the expanded ``resources``. A deep copy, safe to mutate.
+        tolerations: To append to the spawner's tolerations (GPU), not to replace them.
+        resources: The totals of :attr:`overrides` (zero where the spawner's own setting
+            applies); see :func:`~iris_jupyterhub.spawner.resources.summarise_resources`.
+        group: The POSIX group name requested, or ``None`` for the personal group.
+        notices: Sentences for the researcher about saved choices that were replaced.
+    """
+
+    profile: Profile
+    choices: Mapping[str, str]
+    unlisted: Mapping[str, str]
+    overrides: Mapping[str, Any]
+    tolerations: tuple[Mapping[str, str], ...]
+    resources: ResourceTotals
+    group: str | None = None
+    notices: tuple[str, ...] = ()
+
+    @property
+    def user_options(self) -> dict[str, str]:
+        """The request in canonical ``user_options`` form, to save for the next spawn."""
+        options = {"profile": self.profile.slug, **self.choices}
+        options.update({f"{k}{UNLISTED_SUFFIX}": v for k, v in self.unlisted.items()})
+        return options | ({"group": self.group} if self.group else {})
 
 
 # --- judging a request ----------------------------------------------------------------------
@@ -129,7 +165,7 @@ def _check_value(option: ProfileOption, unlisted: UnlistedChoice, value: str) ->
         rule = unlisted.validation_message or f"it must match {unlisted.pattern.pattern}"
         raise bad_request(f"{shown!r} is not accepted for {option.display_name}: {rule}.")
     if unlisted.registries:
-        name = _image_name(value)
+        name = image_name(value)
         if name is None:
             raise bad_request(
                 f"{shown!r} is not an image reference like 'quay.io/jupyter/base-notebook:latest'."
@@ -139,7 +175,7 @@ def _check_value(option: ProfileOption, unlisted: UnlistedChoice, value: str) ->
                 f"Images must come from {', '.join(unlisted.registries)}; {shown!r} does not."
             )
     try:
-        parse_resources(_fill(unlisted.resources, value))
+        parse_resources(fill_value(unlisted.resources, value))
     except ValueError as error:
         raise bad_request(
             f"{shown!r} is not accepted for {option.display_name}: {error}."
@@ -230,14 +266,33 @@ def _settings(
             if choice is not None:
                 layers.append((choice.overrides, choice.resources))
             elif option.unlisted is not None and value is not None:
-                request = parse_resources(_fill(option.unlisted.resources, value))
-                layers.append((_fill(option.unlisted.overrides, value), request))
+                request = parse_resources(fill_value(option.unlisted.resources, value))
+                layers.append((fill_value(option.unlisted.overrides, value), request))
         return _combine(profile, layers, gpu)
     except ValueError as error:
         if any(value for _, value in picks):
             raise bad_request(f"The value you entered cannot be used: {error}.") from None
         message = "This server profile is misconfigured; please tell the hub administrators."
         raise SpawnRequestError(500, message, str(error)) from None
+
+
+def _chosen_profile(
+    profiles: list[Profile],
+    visible: list[Profile],
+    default: Profile,
+    slug: object,
+    notices: list[str] | None,
+) -> Profile:
+    """The profile asked for (``default`` when none is named, or a stale one, noted)."""
+    if slug in (None, ""):
+        return default
+    chosen = _requested_profile(profiles, visible, slug, notices) or default
+    if chosen is default and slug != default.slug and notices is not None:
+        notices.append(
+            f"Your previous choice {str(slug)[:64]!r} is no longer available; "
+            f"using {default.display_name!r}."
+        )
+    return chosen
 
 
 def resolve_request(
@@ -274,18 +329,11 @@ def resolve_request(
             "No server profile is available to your groups; ask the hub administrators."
         )
     notices: list[str] = []
-    stale = notices if stale_fallback else None
-    options = dict(user_options)
+    stale, options = notices if stale_fallback else None, dict(user_options)
     slug, group = options.pop("profile", None), options.pop("group", None)
-    chosen = default
-    if slug not in (None, ""):
-        chosen = _requested_profile(profile_list, visible, slug, stale) or default
-        if chosen is default and slug != default.slug:
-            notices.append(
-                f"Your previous choice {str(slug)[:64]!r} is no longer available; "
-                f"using {default.display_name!r}."
-            )
-            options = {}  # they were answers to another profile's options
+    chosen = _chosen_profile(profile_list, visible, default, slug, stale)
+    if chosen is default and slug not in (None, "", default.slug):
+        options = {}  # a stale profile: they were answers to its options
     allowed = {k for o in chosen.options for k in (o.key, o.key + UNLISTED_SUFFIX)}
     unknown = sorted(set(options) - allowed)
     if unknown and not stale_fallback:

@@ -9,19 +9,19 @@ KubeSpawner's own override mechanism.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from typing import Any
 
 from jupyterhub import orm
 from kubespawner import KubeSpawner
-from traitlets import Dict, Unicode, default, validate
+from traitlets import Dict, List, Unicode, default, validate
 
 from ..accounting.hooks import AccountingMixin
-from ..auth.rules import memberships_from_auth_state
+from ..groups import GroupRule, memberships_from_auth_state, parse_group_rule
 from ..storage.spawner import prepare_storage
+from .charging import admitted_rules, charge_group, granting_rules
 from .errors import SpawnRequestError
+from .form import associate_labels, canonical_of, charge_line, group_fieldset
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
 from .resolution import profile_list_for_form, resolve_request, visible_profiles
@@ -67,6 +67,35 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         except ValueError as e:
             raise ValueError(f"IRISSpawner.group_quotas: {e}") from e
         return dict(proposal.value)
+
+    charge_group_preference = List(
+        Unicode(),
+        config=True,
+        help="""
+        Canonical groups to charge usage to first, most preferred first, e.g.
+        ``["iris/lsst", "iris/dune", "iris"]``. Every session is charged to a VO group:
+        the group run as when it is one, else the group whose ``allowed_groups`` /
+        ``required_groups`` rule gave the user the chosen profile or choice, else the
+        authenticator's ``allowed_groups`` / ``required_groups`` rule that admitted them
+        to the hub. Where several rules qualify, the one this list names first wins
+        (an entry without a role also covers that group with any role); a user admitted
+        by name is charged to the first entry they are a member of. The charged group
+        goes to the accounting records (APEL FQAN/VO, XDMoD account) and the metrics'
+        ``group`` label, and is shown on the spawn form.
+        """,
+    )
+
+    @validate("charge_group_preference")
+    def _validate_charge_group_preference(self, proposal: Any) -> list[str]:
+        for text in proposal.value:
+            try:
+                parse_group_rule(text)
+            except ValueError as e:
+                raise ValueError(f"IRISSpawner.charge_group_preference: {e}") from e
+        return list(proposal.value)
+
+    def _charge_preference(self) -> tuple[GroupRule, ...]:
+        return tuple(parse_group_rule(text) for text in self.charge_group_preference)
 
     gpu_resource = Unicode(
         "nvidia.com/gpu",
@@ -121,9 +150,19 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
 
     async def _render_iris_form(self, spawner: Any) -> str:
         auth_state = await self.user.get_auth_state() or {}
-        visible = visible_profiles(await self._profiles(), memberships_from_auth_state(auth_state))
-        form = _associate_labels(str(self._render_options_form(profile_list_for_form(visible))))
-        return form + _group_fieldset(auth_state.get("posix") or {}, self.user_options)
+        memberships = memberships_from_auth_state(auth_state)
+        visible = visible_profiles(await self._profiles(), memberships)
+        form = associate_labels(str(self._render_options_form(profile_list_for_form(visible))))
+        posix = auth_state.get("posix") or {}
+        charge = charge_line(
+            visible,
+            memberships,
+            posix=posix,
+            saved=self.user_options,
+            admitted=admitted_rules(auth_state),
+            preference=self._charge_preference(),
+        )
+        return form + group_fieldset(posix, self.user_options) + charge
 
     @default("options_from_form")
     def _iris_options_from_form_default(self) -> Any:
@@ -165,6 +204,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         notices: list[str] = []
         resources = ResourceTotals()
         profile_storage = True
+        granted: tuple[GroupRule, ...] = ()
         profiles = await self._profiles()
         if profiles:
             resolution = resolve_request(
@@ -177,12 +217,13 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             resources = resolution.resources
             options = resolution.user_options
             profile_storage = resolution.profile.storage
+            granted = granting_rules(resolution.profile, resolution.choices)
         elif options:
             raise SpawnRequestError(400, "This hub offers no profiles to choose from.")
         security = pod_security(auth_state.get("posix"), group, stale_fallback=stale)
         if security.notice:
             notices.append(security.notice)
-        canonical = _canonical_of(auth_state.get("posix") or {}, security.group)
+        canonical = canonical_of(auth_state.get("posix") or {}, security.group)
         self._check_quota(canonical, resources)
         self._apply_security(security)
         # last: a request refused above never creates a share (ManilaStorage, if enabled)
@@ -190,6 +231,13 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         self.user_options = {**options, "group": security.group}
         self._iris_state = {
             "group": canonical,
+            "charge_group": charge_group(
+                chosen=canonical,
+                granted=granted,
+                admitted=admitted_rules(auth_state),
+                memberships=memberships,
+                preference=self._charge_preference(),
+            ),
             "cpu": resources.cpu,
             "memory": resources.memory,
             "gpu": resources.gpu,
@@ -286,58 +334,3 @@ async def _maybe_await(value: Any) -> Any:
     if hasattr(value, "__await__"):
         return await value
     return value
-
-
-def _canonical_of(posix: dict[str, Any], group_name: str) -> str | None:
-    for group in posix.get("groups") or ():
-        if isinstance(group, dict) and group.get("name") == group_name:
-            canonical = group.get("canonical")
-            return canonical if isinstance(canonical, str) else None
-    return None
-
-
-_OPTION_SELECT_RE = re.compile(r'<select name="(profile-option-[^"]+)"')
-_OPTION_INPUT_RE = re.compile(r'<input data-name="(profile-option-[^"]+--unlisted-choice)"')
-#: KubeSpawner's rule ``#kubespawner-profiles-list .profile .option {display: flex}``
-#: outranks Bootstrap's ``.hidden``, so the "Other" text field always showed (and typing
-#: into it did nothing unless "Other..." was chosen).
-_FORM_STYLE = "<style>#kubespawner-profiles-list .profile .option.hidden{display:none}</style>"
-
-
-def _associate_labels(form: str) -> str:
-    """Fix KubeSpawner's form template: give option selects and "Other" inputs the ids
-    their ``<label for=...>`` point at (screen readers and ``get_by_label`` then find
-    them), and really hide the "Other" field until "Other..." is chosen."""
-    form = _OPTION_SELECT_RE.sub(r'<select id="\1" name="\1"', form)
-    form = _OPTION_INPUT_RE.sub(r'<input id="\1" data-name="\1"', form)
-    return _FORM_STYLE + form
-
-
-def _group_fieldset(posix: dict[str, Any], saved: dict[str, Any] | None) -> str:
-    """The "run as group" choice: the user's POSIX groups, personal group first."""
-    groups = [g for g in posix.get("groups") or () if isinstance(g, dict) and g.get("name")]
-    if len(groups) < 2:
-        return ""
-    chosen = (saved or {}).get("group") or groups[0]["name"]
-    options = "".join(
-        '<option value="{v}"{sel}>{label}</option>'.format(
-            v=html.escape(str(g["name"])),
-            sel=" selected" if g["name"] == chosen else "",
-            label=html.escape(
-                f"{g['name']} ({g['canonical']})"
-                if g.get("canonical")
-                else f"{g['name']} (personal)"
-            ),
-        )
-        for g in groups
-    )
-    return (
-        '<fieldset class="form-group iris-group">'
-        '<label for="iris-group">Run as group</label>'
-        '<select class="form-control" id="iris-group" name="group" '
-        'aria-describedby="iris-group-help">'
-        f"{options}</select>"
-        '<small id="iris-group-help" class="form-text text-muted">'
-        "New files are owned by this group, and its shared folders and quotas apply."
-        "</small></fieldset>"
-    )

@@ -11,7 +11,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..auth.claims import membership_from_string
+from ..groups import membership_from_string
 
 __all__ = [
     "GroupShare",

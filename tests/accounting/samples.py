@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 from iris_jupyterhub.accounting import SessionRecord
+from iris_jupyterhub.accounting.sessions import session_record
 
 from .conftest import at, session
 
@@ -75,3 +79,33 @@ def golden_sessions() -> list[SessionRecord]:
         SessionRecord(**{**record.__dict__, "job_id": index})
         for index, record in enumerate(records, start=1)
     ]
+
+
+def personal_group_session(charge_group: str | None = "iris/lsst") -> SessionRecord:
+    """A closed February session run as the personal POSIX group, as the spawner records
+    it: ``iris_state["group"]`` (the canonical group of the POSIX group) is ``None``, and
+    the group the session is charged to is ``iris_state["charge_group"]``."""
+    record = session_record(
+        record_id="personal-1",
+        hub_user="aresearcher",
+        server_name="",
+        auth_state={
+            "identity": {"issuer": "https://iris-iam.stfc.ac.uk/", "subject": "abc-1"},
+            "posix": {"username": "aresearcher", "uid": 2_001_000_001, "gid": 2_001_000_001},
+        },
+        user_options={"profile": "standard", "group": "aresearcher"},
+        iris_state={"group": None, "charge_group": charge_group, "cpu": 1, "gpu": 0},
+        uid=2_001_000_001,
+        gid=2_001_000_001,
+        image="quay.io/jupyter/base-notebook:latest",
+        cpu_guarantee=None,
+        cpu_limit=1,
+        mem_guarantee=None,
+        mem_limit=2 * 2**30,
+        namespace="jhub",
+        pod_name="jupyter-aresearcher",
+        pod=None,
+        observed=at(2026, 2, 3, 9),
+        tolerance=timedelta(seconds=120),
+    )
+    return replace(record, end=at(2026, 2, 3, 11), end_reason="stopped", job_id=42)

@@ -17,7 +17,7 @@ from iris_jupyterhub.accounting.spool import SpoolError, queue_messages
 
 from .conftest import at, session
 from .golden import check_golden
-from .samples import AS_OF, RANGE, golden_sessions
+from .samples import AS_OF, RANGE, golden_sessions, personal_group_session
 
 OPTIONS = ApelOptions(site_name="UKI-IRIS-TEST", cloud_compute_service="jupyter.iris.example")
 
@@ -91,6 +91,15 @@ def test_golden_file_parsed_by_the_apel_loader(apel_loader: Any) -> None:
             assert row["VORole"] == f"Role={role or 'NULL'}"
         else:
             assert (row["FQAN"], row["VO"]) == ("None", "None")
+
+
+def test_personal_group_session_is_charged_to_a_vo(apel_loader: Any) -> None:
+    """Run as the personal POSIX group, the session still carries the VO it is charged to."""
+    record = personal_group_session("iris/lsst")
+    [row] = _parse(apel_loader, next(apel_messages([record], *RANGE, AS_OF, OPTIONS)))
+    assert row["LocalGroupId"] == "aresearcher"
+    assert row["FQAN"] == "/iris/lsst/Role=NULL/Capability=NULL"
+    assert (row["VO"], row["VOGroup"], row["VORole"]) == ("iris", "/iris/lsst", "Role=NULL")
 
 
 def test_hostile_values_cannot_break_the_message(apel_loader: Any) -> None:

@@ -20,7 +20,7 @@ from iris_jupyterhub.accounting.xdmod import FIELDS, format_elapsed, slurm_memor
 
 from .conftest import at, session
 from .golden import check_golden
-from .samples import RANGE, golden_sessions
+from .samples import RANGE, golden_sessions, personal_group_session
 
 OPTIONS = XdmodOptions(resource="iris-jhub")
 ENDED_STATES = {
@@ -114,6 +114,12 @@ def test_golden_file_and_field_by_field() -> None:
         assert shredded["account"] == vo
         assert shredded["nodelist"] == record.node
         assert "|" not in "".join(str(shredded[f]) for f in FIELDS[:-1])
+
+
+def test_personal_group_session_is_charged_to_its_vo() -> None:
+    shredded = shred(xdmod_line(personal_group_session("vo.iris.ac.uk:role=member"), OPTIONS))
+    assert shredded is not None
+    assert (shredded["account"], shredded["group"]) == ("vo.iris.ac.uk", "aresearcher")
 
 
 def test_hostile_profile_stays_on_one_line_and_in_its_field() -> None:

@@ -15,20 +15,22 @@ from hypothesis import strategies as st
 from iris_jupyterhub.auth.claims import (
     GROUP_FORMATS,
     ClaimProblem,
-    GroupMembership,
     GroupParseResult,
-    GroupRule,
-    all_rules_match,
-    any_rule_matches,
     canonical_groups,
-    group_names,
-    membership_from_string,
     parse_entitlements,
-    parse_group_rule,
     parse_iam_groups,
     parse_wlcg_groups,
 )
 from iris_jupyterhub.auth.usernames import safe_username
+from iris_jupyterhub.groups import (
+    GroupMembership,
+    GroupRule,
+    all_rules_match,
+    any_rule_matches,
+    group_names,
+    membership_from_string,
+    parse_group_rule,
+)
 
 SAMPLES = Path(__file__).parents[3] / "shared" / "claims"
 EGI = "urn:mace:egi.eu"

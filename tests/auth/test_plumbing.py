@@ -7,7 +7,6 @@ import logging
 import pytest
 from tornado import web
 
-from iris_jupyterhub.auth.claims import membership_from_string, parse_group_rule
 from iris_jupyterhub.auth.handlers import UsedStates
 from iris_jupyterhub.auth.identity import (
     check_identity_binding,
@@ -15,7 +14,12 @@ from iris_jupyterhub.auth.identity import (
     same_identity,
 )
 from iris_jupyterhub.auth.provider import ProviderMetadata
-from iris_jupyterhub.auth.rules import GroupPolicy, memberships_from_auth_state
+from iris_jupyterhub.auth.rules import GroupPolicy
+from iris_jupyterhub.groups import (
+    membership_from_string,
+    memberships_from_auth_state,
+    parse_group_rule,
+)
 
 ISSUER = "https://iris-iam.stfc.ac.uk/"
 DOC = {
@@ -115,6 +119,8 @@ def test_group_policy() -> None:
     assert not policy.is_admin(members)
     assert policy.missing_required(members) == ["iris/lsst:role=manager"]
     assert policy.describe_required() == "iris, iris/lsst:role=manager"
+    # what admitted them (charged for their usage): required first, then allowed
+    assert policy.admitted_by(members) == ["iris", "iris/lsst"]
 
 
 def test_memberships_from_auth_state_skips_garbage() -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from devstack.login import hub_login
-from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, restore_idp
+from tests.e2e.conftest import CHECKIN_HUB_CONFIG, IAM_HUB_CONFIG, Stack, restore_idp
 
 pytestmark = pytest.mark.e2e
 
@@ -83,6 +83,60 @@ def test_refreshed_id_token_for_another_subject_is_refused(strict: Stack) -> Non
     r = spawn(strict, "bbuilder")
     assert r.status_code == 403, r.text
     assert "inconsistent answers" in r.json()["message"]
+
+
+def test_user_removed_from_the_vo_loses_hub_groups_and_stored_memberships(
+    lenient: Stack,
+) -> None:
+    """Refused at the next spawn AND out of the hub group (and so of the roles granted to
+    it), with the stored memberships following the provider."""
+    assert hub_login(lenient.hub.url, "bob", "bob-pass").status == 302
+    before = lenient.hub.api("GET", "/users/bbuilder").json()
+    assert before["groups"] == ["iris"]
+    assert before["auth_state"]["groups"] == ["iris"]
+    user = lenient.user("bob")
+    user["userinfo"]["groups"] = []
+    user["id_token"]["wlcg.groups"] = []
+    lenient.idp.upsert_user("iam", user)
+
+    r = spawn(lenient, "bbuilder")
+    assert r.status_code == 403, r.text
+    assert "no longer a member" in r.json()["message"]
+    after = lenient.hub.api("GET", "/users/bbuilder").json()
+    assert after["servers"] == {}
+    assert after["groups"] == []
+    assert after["auth_state"]["groups"] == []
+    # the tokens the provider issued with the refusal are kept (a rotated refresh token
+    # would otherwise be lost)
+    assert after["auth_state"]["access_token"] != before["auth_state"]["access_token"]
+    members = lenient.hub.api("GET", "/groups/iris").json()["users"]
+    assert "bbuilder" not in members
+
+
+@pytest.fixture(scope="module")
+def checkin(stack_factory: Callable[..., Stack]) -> Iterator[Stack]:
+    stack = stack_factory("checkin", CHECKIN_HUB_CONFIG)
+    yield stack
+    restore_idp(stack)
+
+
+def test_user_out_of_required_groups_loses_hub_groups_before_the_403(checkin: Stack) -> None:
+    """The ``required_groups`` refusal (a 403 raised inside check_allowed) syncs first too."""
+    assert hub_login(checkin.hub.url, "dan", "dan-pass").status == 302
+    assert checkin.hub.api("GET", "/users/dan").json()["groups"] == ["vo.iris.ac.uk"]
+    user = checkin.user("dan")
+    user["userinfo"]["eduperson_entitlement"] = []
+    checkin.idp.upsert_user("checkin", user)
+    try:
+        r = spawn(checkin, "dan")
+        assert r.status_code == 403, r.text
+        assert "vo.iris.ac.uk:role=member" in r.json()["message"]
+        after = checkin.hub.api("GET", "/users/dan").json()
+        assert after["groups"] == []
+        assert after["auth_state"]["groups"] == []
+        assert after["auth_state"]["admitted_by"] == []
+    finally:
+        restore_idp(checkin)
 
 
 def test_blocked_user_is_refused_at_login(strict: Stack) -> None:

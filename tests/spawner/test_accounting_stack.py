@@ -209,7 +209,7 @@ def test_pod_deleted_behind_the_hubs_back_is_closed_by_poll(
     assert record.end is not None
     assert deleted <= record.end <= noticed
     assert record.profile == "standard"
-    assert record.canonical_group is None  # the personal group
+    assert record.canonical_group == "iris"  # run as the personal group: charged to the VO
     assert record.group == posix(ks)["username"]
 
 
@@ -300,6 +300,35 @@ def test_metrics_follow_sessions(ks: KubeStack, store: AccountingStore) -> None:
     hours = (record.end - record.start).total_seconds() / 3600
     assert after[cpu] - before.get(cpu, 0) == pytest.approx(2 * hours, rel=0.05, abs=1e-5)
     assert after[gpu] - before.get(gpu, 0) == pytest.approx(1 * hours, rel=0.05, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("profile", "charged"),
+    [
+        ("standard", "iris"),  # open to all: the group that admitted ada to the hub
+        ("lsst-gpu", "iris/lsst"),  # the profile's allowed_groups
+    ],
+)
+def test_personal_group_session_is_charged_to_a_vo_group(
+    ks: KubeStack, store: AccountingStore, profile: str, charged: str
+) -> None:
+    personal = posix(ks)["username"]
+    labels = (("group", charged), ("profile", profile))
+    active = ("iris_sessions_active", labels)
+    before = metrics(ks)
+    pod = start(ks, {"profile": profile, "group": personal})
+    try:
+        record = open_record(store, ks, pod)
+        assert record.group == personal
+        assert record.canonical_group == charged
+        state = ks.hub.api("GET", f"/users/{USER}").json()["servers"][""]["state"]["iris"]
+        assert state["charge_group"] == charged
+        assert state["group"] is None  # quotas still see the group run as
+        assert metrics(ks)[active] == before.get(active, 0) + 1
+    finally:
+        ks.stop_server(USER)
+    assert closed(store, ks, record.record_id).canonical_group == charged
+    assert metrics(ks)[active] == before.get(active, 0)
 
 
 def export(db_url: str, fmt: str, out: Path | str = "-") -> str:

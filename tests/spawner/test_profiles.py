@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iris_jupyterhub.auth.claims import GroupMembership, membership_from_string
+from iris_jupyterhub.groups import GroupMembership, membership_from_string
 from iris_jupyterhub.spawner.errors import SpawnRequestError
 from iris_jupyterhub.spawner.profiles import validate_profile_list
 from iris_jupyterhub.spawner.resolution import (

@@ -110,6 +110,12 @@ def test_ada_chooses_gpu_profile_and_group_with_the_keyboard(
     expect(group).to_be_visible()
     expect(group).to_have_accessible_description(re.compile("New files are owned by this group"))
     account = posix_of(ks, "aresearcher")
+    # the group usage is charged to: for the default (Standard, open to all, run as the
+    # personal group) the group that admitted ada, rendered by the hub without script too
+    charge = page.locator("#iris-charge")
+    expect(charge).to_have_text("Usage is charged to iris")
+    served = page.request.get(f"{ks.hub.url}/hub/spawn").text()
+    assert re.search(r'id="iris-charge"[^>]*>Usage is charged to iris</p>', served)
     assert group.locator("option").evaluate_all("os => os.map(o => o.value)") == [
         g["name"] for g in account["groups"]
     ]
@@ -155,9 +161,14 @@ def test_ada_chooses_gpu_profile_and_group_with_the_keyboard(
     assert focused(page)["name"] == "profile"
     page.keyboard.press("ArrowDown")
     expect(page.get_by_role("radio", name="LSST GPU")).to_be_checked()
+    expect(charge).to_have_text("Usage is charged to iris/lsst")  # the profile's group
     page.keyboard.press("Tab")
     assert focused(page)["name"] == "group"
+    dune = next(g["name"] for g in account["groups"] if g.get("canonical") == "dune")
+    group.select_option(dune)
+    expect(charge).to_have_text("Usage is charged to dune")  # the group run as
     group.select_option("iris-lsst")
+    expect(charge).to_have_text("Usage is charged to iris/lsst")
     page.keyboard.press("Tab")
     assert (focused(page)["type"], focused(page)["form"]) == ("submit", "spawn_form")
     before = len(ks.pod_manifests_of("aresearcher"))
