@@ -51,7 +51,7 @@ from .shares import (
     ShareSpec,
     ensure_share,
 )
-from .spawner import apply_pod_storage, check_config, prepare_storage, storage_settings
+from .spawner import check_config, prepare_storage, storage_settings
 from .volumes import PodStorage, pod_storage
 
 __all__ = [
@@ -87,7 +87,6 @@ __all__ = [
     "StorageUnavailableError",
     "StorageVersionError",
     "apply_objects",
-    "apply_pod_storage",
     "check_config",
     "choose_export",
     "ensure_object",

@@ -101,11 +101,13 @@ own_group() {
 @dataclass(frozen=True)
 class PodStorage:
     """What goes into the pod: ``spec.volumes``, the notebook container's
-    ``volumeMounts``, and ``spec.initContainers`` (empty when nothing to do)."""
+    ``volumeMounts``, and ``spec.initContainers`` (empty when nothing to do); ``home`` is
+    the mount path of the home share (the pod's ``HOME``), ``None`` without one."""
 
     volumes: list[dict[str, Any]]
     volume_mounts: list[dict[str, Any]]
     init_containers: list[dict[str, Any]]
+    home: str | None = None
 
 
 def ownership_script(entries: Sequence[tuple[int, int, int, int]]) -> str:
@@ -199,4 +201,7 @@ def pod_storage(
         if image_pull_policy:
             container["imagePullPolicy"] = image_pull_policy
         init_containers.append(container)
-    return PodStorage(volumes=volumes, volume_mounts=mounts, init_containers=init_containers)
+    home = next((share.mount_path for share in shares if share.kind == "home"), None)
+    return PodStorage(
+        volumes=volumes, volume_mounts=mounts, init_containers=init_containers, home=home
+    )
