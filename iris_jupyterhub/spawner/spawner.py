@@ -21,6 +21,7 @@ from traitlets import Dict, Unicode, default, validate
 from ..accounting.hooks import AccountingMixin
 from ..auth.rules import memberships_from_auth_state
 from ..storage.spawner import prepare_storage
+from .checks import validate_gpu_option
 from .errors import SpawnRequestError
 from .pod import PodSettings, build_pod, spawner_traits
 from .profiles import Profile, validate_profile_list
@@ -86,6 +87,10 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         config=True,
         help="Toleration given to GPU servers; an empty dict for none.",
     )
+
+    @validate("gpu_resource", "gpu_node_selector", "gpu_toleration")
+    def _validate_gpu(self, proposal: Any) -> Any:
+        return validate_gpu_option(proposal.trait.name, proposal.value)
 
     @validate("profile_list")
     def _validate_iris_profile_list(self, proposal: Any) -> Any:
