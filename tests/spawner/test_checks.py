@@ -14,7 +14,7 @@ from iris_jupyterhub.startup import check_config, spawner_sections
 GOOD_PROFILES = [{"display_name": "GPU", "allowed_groups": ["iris"], "resources": {"gpu": 1}}]
 
 
-class SiteSpawner(IRISSpawner):  # type: ignore[misc]
+class SiteSpawner(IRISSpawner):
     """A site's own subclass: its section is the most specific."""
 
 
