@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .compare import same_object
 from .config import ManilaStorage
 from .errors import (
     StorageConfigError,
@@ -32,7 +33,6 @@ from .manifests import (
     object_name_for,
     persistent_volume_claim_manifest,
     persistent_volume_manifest,
-    same_object,
     secret_manifest,
 )
 from .spawner import check_config, prepare_storage, storage_settings
