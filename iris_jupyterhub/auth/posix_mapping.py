@@ -3,7 +3,8 @@
 The authenticator calls :func:`map_login` on every login and refresh; the result is stored
 in ``auth_state["posix"]`` as ``{"uid", "gid", "username", "groups": [{"name", "gid"}]}``
 for the spawner. Registry failures become pages a researcher understands (503 when the
-registry cannot answer, 403 when the identity's records are inconsistent), with the
+registry cannot answer, 403 when the identity's records are inconsistent: the status
+each :class:`~iris_jupyterhub.posix.RegistryError` class carries), with the
 technical reason in the hub log; a login never proceeds without its POSIX account.
 """
 
@@ -14,17 +15,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from tornado import web
-
 from ..db import registry_db_url
-from ..errors import http_error
-from ..posix import (
-    IdentityConflictError,
-    IdentityKey,
-    IdentityRegistry,
-    InvalidIdentityError,
-    RegistryError,
-)
+from ..posix import IdentityKey, IdentityRegistry, RegistryError
 
 __all__ = ["make_registry", "map_login"]
 
@@ -51,20 +43,22 @@ async def map_login(
     """Map one identity and its canonical groups; return the ``auth_state["posix"]`` dict.
 
     Raises:
-        tornado.web.HTTPError: 503 when the registry is unavailable or out of ids, 403 when
-            the identity's records conflict with another identity's (never shared).
+        tornado.web.HTTPError: The status of the :class:`~iris_jupyterhub.posix.RegistryError`
+            raised: 503 (with ``Retry-After``) when the registry is unavailable or out of
+            ids, 403 when the identity's records conflict with another identity's (never
+            shared) or it cannot be a key.
     """
-    key = IdentityKey(identity["issuer"], identity["subject"])
+    key: IdentityKey | None = None
     try:
+        key = IdentityKey(identity["issuer"], identity["subject"])
         account = await asyncio.get_running_loop().run_in_executor(
             None, registry.map_identity, key, name_hint, sorted(set(groups))
         )
-    except (IdentityConflictError, InvalidIdentityError) as e:
-        log.error("POSIX mapping refused for %s: %s", key, e)
-        raise http_error(403, e.user_message) from e
     except RegistryError as e:
-        log.error("POSIX identity registry failed for %s: %s", key, e)
-        raise http_error(503, e.user_message, headers={"Retry-After": "60"}) from e
-    except web.HTTPError:
-        raise
+        who = str(key) if key is not None else "an identity that cannot be a key"
+        if e.status < 500:
+            log.error("POSIX mapping refused for %s: %s", who, e)
+        else:
+            log.error("POSIX identity registry failed for %s: %s", who, e)
+        raise e.to_http_error() from e
     return account.to_auth_state()

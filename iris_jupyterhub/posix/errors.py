@@ -3,9 +3,17 @@
 ``str(error)`` is the admin-facing message written to the hub log: it names the option or
 the database problem to look at. :attr:`RegistryError.user_message` is what a researcher
 sees on the login page; it never contains claim values or database details.
+
+Each class is a :class:`~iris_jupyterhub.errors.UserFacingError` whose
+:attr:`~RegistryError.status` is the answer to a login that fails this way (the
+authenticator turns it into the error page with
+:meth:`~iris_jupyterhub.errors.UserFacingError.to_http_error`): 403 for an identity whose
+records conflict or that cannot be a key, 503 with ``Retry-After: 60`` otherwise.
 """
 
 from __future__ import annotations
+
+from ..errors import UserFacingError
 
 __all__ = [
     "IdentityConflictError",
@@ -16,8 +24,11 @@ __all__ = [
 ]
 
 
-class RegistryError(Exception):
-    """Base class: the registry could not give this identity a POSIX account."""
+class RegistryError(UserFacingError):
+    """Base class: the registry could not give this identity a POSIX account.
+
+    ``RegistryError(message)``: ``message`` is the admin detail (``str(error)``).
+    """
 
     user_message = (
         "Your account could not be set up on this service. "
@@ -25,8 +36,11 @@ class RegistryError(Exception):
     )
     """Researcher-facing sentence, safe to show on an error page."""
 
-    status = 500
+    status = 503
     """HTTP status the authenticator answers with when a login fails this way."""
+
+    retry_after: int | None = 60
+    """Seconds to wait before trying again (``Retry-After``), or ``None``."""
 
 
 class RangeExhaustedError(RegistryError):
@@ -63,6 +77,7 @@ class IdentityConflictError(RegistryError):
         "sign in. Please contact them and mention 'identity conflict'."
     )
     status = 403
+    retry_after = None
 
 
 class InvalidIdentityError(RegistryError, ValueError):
@@ -73,3 +88,4 @@ class InvalidIdentityError(RegistryError, ValueError):
         "Please contact the service administrators."
     )
     status = 403
+    retry_after = None

@@ -8,33 +8,28 @@ start-up instead, because no researcher can fix them.
 
 from __future__ import annotations
 
-from tornado import web
-
-from ..errors import http_error
+from ..errors import UserFacingError
 
 __all__ = ["SpawnRequestError", "bad_request", "forbidden"]
 
 
-class SpawnRequestError(Exception):
-    """A spawn request that cannot be honoured.
+class SpawnRequestError(UserFacingError):
+    """A spawn request that cannot be honoured: a :class:`~iris_jupyterhub.errors.UserFacingError`.
 
     Attributes:
         status: The HTTP status to answer with: 400 for a request that makes no sense
             (unknown profile, malformed value), 403 for one the user is not allowed to make.
-        message: The researcher-facing sentence, safe to show on the spawn page: it quotes
-            only what the researcher sent (shortened) and names of things they may see.
+        message: The researcher-facing sentence (also :attr:`user_message`), safe to show
+            on the spawn page: it quotes only what the researcher sent (shortened) and
+            names of things they may see.
         detail: Extra context for the hub log (``str(error)`` includes it), or ``""``.
     """
 
     def __init__(self, status: int, message: str, detail: str = "") -> None:
-        super().__init__(f"{message} ({detail})" if detail else message)
-        self.status = status
-        self.message = message
-        self.detail = detail
+        super().__init__(detail, user_message=message, status=status)
 
-    def to_http_error(self) -> web.HTTPError:
-        """The :class:`tornado.web.HTTPError` JupyterHub renders with :attr:`message`."""
-        return http_error(self.status, self.message)
+    def __str__(self) -> str:
+        return f"{self.message} ({self.detail})" if self.detail else self.message
 
 
 def bad_request(message: str, detail: str = "") -> SpawnRequestError:

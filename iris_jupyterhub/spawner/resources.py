@@ -73,7 +73,8 @@ RESOURCE_KEYS = ("cpu", "cpu_guarantee", "memory", "memory_guarantee", "gpu", "g
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _MEMORY_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)i?")
 _CPU_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m?)")
-_RESOURCE_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*)")
+RESOURCE_NAME_RE = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*)")
+"""An extended resource name such as ``nvidia.com/gpu``."""
 
 
 def _number(value: object, what: str) -> float:
@@ -171,7 +172,7 @@ def parse_resources(spec: object) -> ResourceRequest:
         )
     got = {k: v for k, v in spec.items() if v is not None}
     name = got.get("gpu_resource")
-    if name is not None and (not isinstance(name, str) or not _RESOURCE_NAME_RE.fullmatch(name)):
+    if name is not None and (not isinstance(name, str) or not RESOURCE_NAME_RE.fullmatch(name)):
         raise ValueError(
             f"gpu_resource {name!r} is not an extended resource like 'nvidia.com/gpu'"
         )

@@ -5,18 +5,22 @@ The authenticator stores each user's POSIX account in ``auth_state["posix"]``::
     {"uid": 2000001, "gid": 2000001, "username": "alice",
      "groups": [{"name": "alice", "gid": 2000001}, {"name": "lsst", "gid": 3000002}]}
 
-:func:`pod_security` turns that, and the group the researcher chose to work as, into the
-pod and container ``securityContext`` (as the Kubernetes API spells them) and the
-environment the Jupyter docker-stacks images expect:
+:func:`run_as` checks that, and the group the researcher chose to work as;
+:func:`security_settings` turns the result into the pod and container ``securityContext``
+(as the Kubernetes API spells them) and the environment the Jupyter docker-stacks images
+expect (:func:`pod_security` does both, for a pod without storage;
+:func:`iris_jupyterhub.spawner.pod.build_pod` assembles the whole pod):
 
 * the container runs as the user's uid, never as root, with no privilege escalation, every
   capability dropped and the runtime's default seccomp profile;
-* the chosen group (default: the personal group) is the primary group and ``fsGroup``, so
-  new files and mounted volumes belong to it; every group of the user is a supplementary
-  group, so shared directories of all their groups stay readable;
-* ``NB_USER``, ``NB_UID``, ``NB_GID`` and ``HOME=/home/<username>`` are set. Images started
-  directly as an arbitrary uid (no root start script) need ``HOME`` to be writable by that
-  uid: mount the home volume there (docker-stacks images then work unchanged).
+* the chosen group (default: the personal group) is the primary group and, unless the
+  pod mounts shares, ``fsGroup``, so new files and mounted volumes belong to it; every
+  group of the user is a supplementary group, so shared directories of all their groups
+  stay readable;
+* ``NB_USER``, ``NB_UID``, ``NB_GID`` and ``HOME`` (``/home/<username>``, or the home
+  share's mount path) are set. Images started directly as an arbitrary uid (no root start
+  script) need ``HOME`` to be writable by that uid: mount the home volume there
+  (docker-stacks images then work unchanged).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 from ..posix.names import is_valid_name
 from .errors import SpawnRequestError, bad_request, forbidden
 
-__all__ = ["MIN_ID", "SecuritySettings", "pod_security"]
+__all__ = ["MIN_ID", "RunAs", "SecuritySettings", "pod_security", "run_as", "security_settings"]
 
 MIN_ID = 1000
 """Lowest uid/gid a pod may run as: system ids (root, daemons) are never used."""
@@ -88,13 +92,34 @@ def _groups(posix: Mapping[str, Any]) -> dict[str, int]:
     return groups
 
 
-def pod_security(
+@dataclass(frozen=True)
+class RunAs:
+    """Who a server runs as: the checked POSIX identity and the group chosen for it.
+
+    Attributes:
+        uid: The user's uid.
+        gid: The gid of the group the server runs as (primary group).
+        username: The user's POSIX name.
+        group: The name of that group.
+        supplemental_gids: Every group of the user, personal group included, sorted.
+        notice: A sentence for the researcher when a saved group was replaced, else ``None``.
+    """
+
+    uid: int
+    gid: int
+    username: str
+    group: str
+    supplemental_gids: tuple[int, ...]
+    notice: str | None = None
+
+
+def run_as(
     posix: Mapping[str, Any] | None,
     chosen_group: str | None,
     *,
     stale_fallback: bool = False,
-) -> SecuritySettings:
-    """Build the security settings for a server of the user described by ``posix``.
+) -> RunAs:
+    """Check ``posix`` and the group choice; the identity a server of this user runs as.
 
     Args:
         posix: ``auth_state["posix"]`` (see the module docs).
@@ -121,44 +146,72 @@ def pod_security(
         raise _invalid("has no valid username")
     groups = _groups(posix)
     personal = next((name for name, g in groups.items() if g == gid), username)
-    notice = None
+    supplemental = tuple(sorted({gid, *groups.values()}))
     if chosen_group is not None and not isinstance(chosen_group, str):
         raise bad_request("The group must be given as a group name.")
     if not chosen_group:
-        run_gid, group = gid, personal
-    elif chosen_group in groups:
-        run_gid, group = groups[chosen_group], chosen_group
-    elif stale_fallback:
-        run_gid, group = gid, personal
+        return RunAs(uid, gid, username, personal, supplemental)
+    if chosen_group in groups:
+        return RunAs(uid, groups[chosen_group], username, chosen_group, supplemental)
+    if stale_fallback:
         notice = (
             f"You are no longer in the group {chosen_group[:64]!r}, so your server runs "
             f"as your personal group {personal!r}."
         )
-    else:
-        raise forbidden(
-            f"You are not a member of the group {chosen_group[:64]!r}. "
-            f"Choose one of: {', '.join(sorted(groups)) or personal}."
-        )
-    pod_context = {
-        "runAsUser": uid,
-        "runAsGroup": run_gid,
-        "fsGroup": run_gid,
-        "supplementalGroups": sorted({gid, *groups.values()}),
+        return RunAs(uid, gid, username, personal, supplemental, notice)
+    raise forbidden(
+        f"You are not a member of the group {chosen_group[:64]!r}. "
+        f"Choose one of: {', '.join(sorted(groups)) or personal}."
+    )
+
+
+def security_settings(
+    run: RunAs, *, fs_group: bool = True, home: str | None = None
+) -> SecuritySettings:
+    """The security contexts and environment of a server running as ``run``.
+
+    Args:
+        run: From :func:`run_as`.
+        fs_group: Set ``fsGroup`` to the run group (off for pods that mount shares: see
+            :func:`iris_jupyterhub.spawner.pod.build_pod`).
+        home: ``HOME``; ``/home/<username>`` by default.
+    """
+    pod_context: dict[str, Any] = {
+        "runAsUser": run.uid,
+        "runAsGroup": run.gid,
+        "fsGroup": run.gid,
+        "supplementalGroups": list(run.supplemental_gids),
         "runAsNonRoot": True,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    if not fs_group:
+        del pod_context["fsGroup"]
     container_context = {
-        "runAsUser": uid,
-        "runAsGroup": run_gid,
+        "runAsUser": run.uid,
+        "runAsGroup": run.gid,
         "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     environment = {
-        "NB_USER": username,
-        "NB_UID": str(uid),
-        "NB_GID": str(run_gid),
-        "HOME": f"/home/{username}",
+        "NB_USER": run.username,
+        "NB_UID": str(run.uid),
+        "NB_GID": str(run.gid),
+        "HOME": home or f"/home/{run.username}",
     }
-    return SecuritySettings(pod_context, container_context, environment, group, notice)
+    return SecuritySettings(pod_context, container_context, environment, run.group, run.notice)
+
+
+def pod_security(
+    posix: Mapping[str, Any] | None,
+    chosen_group: str | None,
+    *,
+    stale_fallback: bool = False,
+) -> SecuritySettings:
+    """The security settings of a server of the user described by ``posix``, without storage.
+
+    :func:`run_as` then :func:`security_settings`; arguments and errors as :func:`run_as`.
+    A pod with storage is assembled by :func:`iris_jupyterhub.spawner.pod.build_pod`.
+    """
+    return security_settings(run_as(posix, chosen_group, stale_fallback=stale_fallback))

@@ -2,9 +2,9 @@
 
 Thin glue: the decisions are made by the pure functions of
 :mod:`~iris_jupyterhub.spawner.profiles`, :mod:`~iris_jupyterhub.spawner.resolution`,
-:mod:`~iris_jupyterhub.spawner.security` and :mod:`~iris_jupyterhub.spawner.quotas`;
-this class reads the user's ``auth_state``, calls them, and applies the result through
-KubeSpawner's own override mechanism.
+:mod:`~iris_jupyterhub.spawner.security`, :mod:`~iris_jupyterhub.spawner.pod` and
+:mod:`~iris_jupyterhub.spawner.quotas`; this class reads the user's ``auth_state``, calls
+them, and applies the result through KubeSpawner's own override mechanism.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from ..accounting.hooks import AccountingMixin
 from ..groups import GroupRule, memberships_from_auth_state, parse_group_rule
 from ..storage.spawner import prepare_storage
 from .charging import admitted_rules, charge_group, granting_rules
+from .checks import validate_gpu_option
 from .errors import SpawnRequestError
 from .form import associate_labels, canonical_of, charge_line, group_fieldset
+from .pod import PodSettings, build_pod, spawner_traits
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
 from .resolution import profile_list_for_form, resolve_request, visible_profiles
 from .resources import GpuScheduling, ResourceTotals
-from .security import pod_security
+from .security import run_as
 
 __all__ = ["IRISSpawner"]
 
@@ -42,8 +44,8 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
     ``unlisted_choice`` images. Every request, from the form or the REST API, is checked
     again on the server against the user's current groups: unknown choices are a 400,
     choices the user may not use a 403. The server runs as the user's POSIX uid, with the
-    chosen group as ``runAsGroup``/``fsGroup`` and all their groups as
-    ``supplementalGroups``; never as root and without privilege escalation.
+    chosen group as ``runAsGroup`` (and ``fsGroup`` when no shares are mounted) and all
+    their groups as ``supplementalGroups``; never as root and without privilege escalation.
     """
 
     # KubeSpawner traits assigned below (annotations only, for mypy)
@@ -114,6 +116,10 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         config=True,
         help="Toleration given to GPU servers; an empty dict for none.",
     )
+
+    @validate("gpu_resource", "gpu_node_selector", "gpu_toleration")
+    def _validate_gpu(self, proposal: Any) -> Any:
+        return validate_gpu_option(proposal.trait.name, proposal.value)
 
     @validate("profile_list")
     def _validate_iris_profile_list(self, proposal: Any) -> Any:
@@ -220,15 +226,16 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             granted = granting_rules(resolution.profile, resolution.choices)
         elif options:
             raise SpawnRequestError(400, "This hub offers no profiles to choose from.")
-        security = pod_security(auth_state.get("posix"), group, stale_fallback=stale)
-        if security.notice:
-            notices.append(security.notice)
-        canonical = canonical_of(auth_state.get("posix") or {}, security.group)
+        posix = auth_state.get("posix")
+        run = run_as(posix, group, stale_fallback=stale)
+        if run.notice:
+            notices.append(run.notice)
+        canonical = canonical_of(posix or {}, run.group)
         self._check_quota(canonical, resources)
-        self._apply_security(security)
         # last: a request refused above never creates a share (ManilaStorage, if enabled)
-        await prepare_storage(self, auth_state, profile_storage=profile_storage)
-        self.user_options = {**options, "group": security.group}
+        storage = await prepare_storage(self, auth_state, profile_storage=profile_storage)
+        self._apply_pod(build_pod(posix, run.group, storage))
+        self.user_options = {**options, "group": run.group}
         self._iris_state = {
             "group": canonical,
             "charge_group": charge_group(
@@ -246,18 +253,23 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             self.log.info("Spawn notice for %s: %s", self.user.name, notice)
         self._iris_notices = notices
 
-    def _apply_security(self, security: Any) -> None:
-        pod = dict(security.pod_security_context)
-        container = dict(security.container_security_context)
-        self.uid = pod.get("runAsUser")
-        self.gid = pod.get("runAsGroup")
-        self.fs_gid = pod.get("fsGroup")
-        self.supplemental_gids = list(pod.get("supplementalGroups", []))
-        self.allow_privilege_escalation = False
-        self.privileged = False
-        self.pod_security_context = pod
-        self.container_security_context = container
-        self.environment = {**self.environment, **security.environment}
+    def _apply_pod(self, pod: PodSettings) -> None:
+        """Assign everything :func:`~iris_jupyterhub.spawner.pod.build_pod` assembled."""
+        current = {
+            "volumes": self.volumes,
+            "volume_mounts": self.volume_mounts,
+            "init_containers": self.init_containers,
+            "environment": self.environment,
+        }
+        traits, clash = spawner_traits(pod, current)
+        if clash:
+            self.log.warning(
+                "Storage: the spawner already mounts something at %s; the share is mounted "
+                "there instead (set singleuser.storage.type: none in z2jh)",
+                ", ".join(clash),
+            )
+        for name, value in traits.items():
+            setattr(self, name, value)
 
     def _check_quota(self, canonical: str | None, request: ResourceTotals) -> None:
         quotas = validate_group_quotas(self.group_quotas)

@@ -1,51 +1,27 @@
 """``ManilaStorage``: how the hub provisions researchers' OpenStack Manila CephFS storage.
 
 Every option is ``c.ManilaStorage.<option>`` (in Zero to JupyterHub:
-``hub.config.ManilaStorage.<option>``). The class only holds and checks configuration;
+``hub.config.ManilaStorage.<option>``). The class only holds configuration;
 :mod:`~iris_jupyterhub.storage.service` does the work. Each option is checked when it is
 set, and the combination (credentials present, a cluster id for ceph-csi, mount paths that
-do not overlap) when the object is built, so a mistake is a :class:`ValueError` whose
+do not overlap) when the object is built, by the rules of
+:mod:`~iris_jupyterhub.storage.options`, so a mistake is a :class:`ValueError` whose
 message names ``ManilaStorage.<option>``.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import string
 from typing import Any
-from urllib.parse import urlparse
 
 from traitlets import Bool, Dict, Float, Int, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .groups import GroupShare, check_home_overlap, check_mount_path, parse_group_shares
-from .manifests import CSI_DRIVERS, CsiSettings, validate_csi_settings
+from .groups import GroupShare, parse_group_shares
+from .manifests import CsiSettings
+from .options import OPTION_RULES, check_combination, check_option
 
 __all__ = ["ManilaStorage"]
-
-
-_INTERFACES = ("public", "internal", "admin")
-_TEMPLATE_FIELDS = {"kind", "key"}
-_COUNT_BOUNDS = {"share_size_gb": (1, 1_000_000), "retries": (1, 10)}
-#: Text options checked only for stray spaces and control characters (pasted secrets).
-_PLAIN_TRAITS = (
-    *("application_credential_id", "application_credential_secret", "username", "password"),
-    *("user_domain_name", "project_name", "project_domain_name", "region_name"),
-    *("share_type", "share_network_id", "availability_zone", "ceph_cluster_id"),
-    *("ceph_fs_name", "init_image"),
-)
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_CEPHX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
-_GROUP_SHARE_KEYS = ("size_gb", "mount_path", "share_type", "read_only")
-
-
-def _interface(value: str) -> str:
-    value = value.removesuffix("URL")  # the openstack CLI also takes publicURL
-    if value not in _INTERFACES:
-        raise ValueError(f"ManilaStorage.interface: must be one of {_INTERFACES}, not {value!r}")
-    return value
 
 
 def _env_default(trait: str, variable: str, fallback: str = "") -> Any:
@@ -140,18 +116,6 @@ class ManilaStorage(LoggingConfigurable):
     def _interface_default(self) -> str:
         return os.environ.get("OS_INTERFACE", "public").removesuffix("URL")
 
-    @validate("auth_url")
-    def _validate_auth_url(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        url = urlparse(value)
-        if value and (url.scheme not in ("http", "https") or not url.netloc):
-            raise ValueError(f"ManilaStorage.auth_url: {value!r} is not an http(s) URL")
-        return value
-
-    @validate("interface")
-    def _validate_interface(self, proposal: Any) -> str:
-        return _interface(str(proposal.value))
-
     # --- the shares --------------------------------------------------------------------
     share_type = Unicode(
         "",
@@ -193,38 +157,6 @@ class ManilaStorage(LoggingConfigurable):
         is created by the first member's spawn and mounted only into members' pods.
         """,
     )
-
-    @validate("share_name_template")
-    def _validate_name_template(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-        except ValueError as e:
-            raise ValueError(f"ManilaStorage.share_name_template: {e}") from None
-        if not fields <= _TEMPLATE_FIELDS or "key" not in fields:
-            raise ValueError(
-                "ManilaStorage.share_name_template: must contain {key} and no fields other "
-                f"than {sorted(_TEMPLATE_FIELDS)}, got {value!r}"
-            )
-        return value
-
-    @validate("cephx_id_prefix")
-    def _validate_cephx_prefix(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        if not _CEPHX_RE.fullmatch(value + "x" * 24) or len(value) > 16:
-            raise ValueError(
-                "ManilaStorage.cephx_id_prefix: 1-16 characters of A-Z a-z 0-9 . _ - "
-                f"starting with a letter or digit, not {value!r}"
-            )
-        return value
-
-    @validate("group_shares")
-    def _validate_group_shares(self, proposal: Any) -> dict[str, Any]:
-        try:
-            parse_group_shares(proposal.value)
-        except ValueError as e:
-            raise ValueError(f"ManilaStorage.group_shares: {e}") from None
-        return dict(proposal.value)
 
     # --- Kubernetes -----------------------------------------------------------------------
     csi_driver = Unicode(
@@ -308,46 +240,6 @@ class ManilaStorage(LoggingConfigurable):
         """,
     )
 
-    @validate("mounter")
-    def _validate_mounter(self, proposal: Any) -> str:
-        if proposal.value not in ("", "kernel", "fuse"):
-            raise ValueError(
-                f"ManilaStorage.mounter: must be 'kernel', 'fuse' or empty, not {proposal.value!r}"
-            )
-        return str(proposal.value)
-
-    @validate("csi_driver")
-    def _validate_driver(self, proposal: Any) -> str:
-        if proposal.value not in CSI_DRIVERS:
-            raise ValueError(
-                f"ManilaStorage.csi_driver: must be one of {list(CSI_DRIVERS)}, "
-                f"not {proposal.value!r}"
-            )
-        return str(proposal.value)
-
-    @validate("namespace")
-    def _validate_names(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        if value and (len(value) > 63 or not _NAME_RE.fullmatch(value)):
-            raise ValueError(
-                f"ManilaStorage.{proposal.trait.name}: {value!r} is not a Kubernetes name"
-            )
-        return value
-
-    @validate("home_mount_path")
-    def _validate_home(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        try:
-            check_mount_path(value.replace("{username}", "u"), "ManilaStorage.home_mount_path")
-        except ValueError as e:
-            raise ValueError(f"{e} (such as /home/{{username}})") from None
-        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-        if fields - {"username"}:
-            raise ValueError(
-                f"ManilaStorage.home_mount_path: only {{username}} may be filled in, not {value!r}"
-            )
-        return value
-
     # --- bounds on a spawn ------------------------------------------------------------------
     prepare_timeout = Float(
         120.0,
@@ -370,52 +262,9 @@ class ManilaStorage(LoggingConfigurable):
         1.0, config=True, help="Seconds between checks of a share or rule being created."
     )
 
-    @validate("prepare_timeout", "request_timeout", "poll_interval")
-    def _validate_positive(self, proposal: Any) -> float:
-        value = float(proposal.value)
-        if not 0 < value <= 3600:
-            raise ValueError(
-                f"ManilaStorage.{proposal.trait.name}: must be > 0 and <= 3600 seconds"
-            )
-        return value
-
-    @validate(*_PLAIN_TRAITS)
-    def _validate_plain(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        if value != value.strip() or _CONTROL_RE.search(value) or len(value) > 1024:
-            raise ValueError(
-                f"ManilaStorage.{proposal.trait.name}: no surrounding spaces or control "
-                "characters, at most 1024 characters"
-            )
-        return value
-
-    @validate("hub_name")
-    def _validate_hub_name(self, proposal: Any) -> str:
-        value = str(proposal.value)
-        if value and (len(value) > 16 or not _NAME_RE.fullmatch(value)):
-            raise ValueError(
-                "ManilaStorage.hub_name: up to 16 characters of a-z 0-9 - "
-                f"(a DNS label), not {value!r}"
-            )
-        return value
-
-    @validate("init_image_pull_policy")
-    def _validate_pull_policy(self, proposal: Any) -> str:
-        if proposal.value not in ("Always", "IfNotPresent", "Never"):
-            raise ValueError(
-                "ManilaStorage.init_image_pull_policy: Always, IfNotPresent or Never, "
-                f"not {proposal.value!r}"
-            )
-        return str(proposal.value)
-
-    @validate("share_size_gb", "retries")
-    def _validate_counts(self, proposal: Any) -> int:
-        low, high = _COUNT_BOUNDS[proposal.trait.name]
-        if not low <= int(proposal.value) <= high:
-            raise ValueError(
-                f"ManilaStorage.{proposal.trait.name}: must be {low}..{high}, not {proposal.value}"
-            )
-        return int(proposal.value)
+    @validate(*OPTION_RULES)
+    def _validate_option(self, proposal: Any) -> Any:
+        return check_option(proposal.trait.name, proposal.value)
 
     # --- the whole --------------------------------------------------------------------------
     def __init__(self, **kwargs: Any) -> None:
@@ -425,36 +274,7 @@ class ManilaStorage(LoggingConfigurable):
 
     def check(self) -> None:
         """Check the options together; :class:`ValueError` names the one to fix."""
-        if not self.auth_url:
-            raise ValueError(
-                "ManilaStorage.auth_url: required when ManilaStorage.enabled (or set OS_AUTH_URL)"
-            )
-        if self.application_credential_id or self.application_credential_secret:
-            for name in ("application_credential_id", "application_credential_secret"):
-                if not getattr(self, name):
-                    raise ValueError(
-                        f"ManilaStorage.{name}: required with the other half of the "
-                        f"application credential (or set OS_{name.upper()})"
-                    )
-        elif not (self.username and self.password and self.project_name):
-            missing = [n for n in ("username", "password", "project_name") if not getattr(self, n)]
-            raise ValueError(
-                f"ManilaStorage.application_credential_id: required when ManilaStorage.enabled "
-                f"(or password authentication: ManilaStorage.{missing[0]} is not set)"
-            )
-        _interface(self.interface)  # a default from OS_INTERFACE is not validated
-        if self.ownership_init and not self.init_image:
-            raise ValueError("ManilaStorage.init_image: required while ownership_init is on")
-        if self.csi_driver == "manila" and not self.region_name:
-            raise ValueError(
-                "ManilaStorage.region_name: required with csi_driver = 'manila' (its node "
-                "plugin needs os-region; or set OS_REGION_NAME)"
-            )
-        validate_csi_settings(self.csi_settings(self.namespace or "default"))
-        try:
-            check_home_overlap(self.parsed_group_shares(), self.home_mount_path)
-        except ValueError as e:
-            raise ValueError(f"ManilaStorage.group_shares: {e}") from None
+        check_combination(self)
 
     def csi_settings(self, namespace: str) -> CsiSettings:
         """How the cluster mounts shares, for objects in ``namespace``."""

@@ -1,12 +1,17 @@
 """Errors of the storage layer: an admin detail (``str(error)``) and a researcher message.
 
 Every failure of OpenStack (Keystone, Manila) surfaces as a :class:`StorageError`
-subclass. ``str(error)`` is the technical detail for the hub log (HTTP method, path,
-status, Manila's own message, request id); :attr:`StorageError.user_message` is a
-sentence a researcher can read on the spawn-failure page.
+subclass, a :class:`~iris_jupyterhub.errors.UserFacingError`. ``str(error)`` is the
+technical detail for the hub log (HTTP method, path, status, Manila's own message,
+request id); :attr:`StorageError.user_message` is a sentence a researcher can read on the
+spawn-failure page. Each class sets the HTTP status the spawn fails with: 503 with
+``Retry-After: 120`` when the storage service did not answer, 507 when the cloud
+project's quota is used up, 500 otherwise.
 """
 
 from __future__ import annotations
+
+from ..errors import UserFacingError
 
 __all__ = [
     "StorageConfigError",
@@ -22,18 +27,17 @@ __all__ = [
 _CONTACT = "The hub administrators have been told; please contact them if this persists."
 
 
-class StorageError(Exception):
+class StorageError(UserFacingError):
     """Base class: ``str()`` is the admin detail, ``user_message`` is for researchers."""
 
-    default_user_message = (
+    status = 500
+    user_message = (
         "Your home directory could not be prepared because of a problem with this hub's "
         f"storage service. {_CONTACT}"
     )
 
     def __init__(self, detail: str, *, user_message: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.user_message = user_message or self.default_user_message
+        super().__init__(detail, user_message=user_message or None)
 
 
 class StorageUnavailableError(StorageError):
@@ -43,7 +47,9 @@ class StorageUnavailableError(StorageError):
     a caller may retry later; false for e.g. credentials rejected after a re-authentication.
     """
 
-    default_user_message = (
+    status = 503
+    retry_after = 120
+    user_message = (
         "Your home directory could not be prepared because this hub's storage service is not "
         "responding at the moment. Nothing is wrong with your account: please try again in a "
         "few minutes."
@@ -59,7 +65,8 @@ class StorageUnavailableError(StorageError):
 class StorageQuotaError(StorageError):
     """Manila refused with 413 ``overLimit``: the cloud project's share quota is used up."""
 
-    default_user_message = (
+    status = 507
+    user_message = (
         "Your home directory could not be created because the storage quota of this hub's "
         "cloud project is used up. The hub administrators have been told; please contact them."
     )
@@ -68,7 +75,7 @@ class StorageQuotaError(StorageError):
 class StorageStateError(StorageError):
     """A share or access rule ended in an ``error`` state (never retried, never deleted)."""
 
-    default_user_message = (
+    user_message = (
         "Your home directory is in an error state on this hub's storage service and needs an "
         f"administrator's attention. {_CONTACT}"
     )

@@ -4,7 +4,7 @@ A share's Secret, PersistentVolume and PersistentVolumeClaim are created once, b
 first spawn that needs them. Every spawn reads each object first; a missing one is
 created, and a ``409 Conflict`` (a concurrent spawn created it meanwhile) means reading it
 again. An existing object is compared with what this spawn would have created
-(:func:`~iris_jupyterhub.storage.manifests.same_object`). Equal: it is adopted. Different:
+(:func:`~iris_jupyterhub.storage.compare.same_object`). Equal: it is adopted. Different:
 the spawn fails with :class:`~iris_jupyterhub.storage.errors.StorageConflictError` and the
 hub log says which fields differ, because changing a bound volume under a running server is
 an administrator's decision, not the hub's. Nothing here patches, replaces or deletes.
@@ -20,8 +20,8 @@ from typing import Any
 
 from kubernetes_asyncio.client.rest import ApiException
 
+from .compare import same_object
 from .errors import StorageConflictError, StorageError, StorageUnavailableError
-from .manifests import same_object
 
 __all__ = ["AppliedObject", "apply_objects", "ensure_object"]
 

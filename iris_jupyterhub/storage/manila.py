@@ -24,15 +24,21 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from .errors import (
-    StorageConflictError,
     StorageError,
-    StorageNotFoundError,
-    StorageQuotaError,
     StorageStateError,
     StorageUnavailableError,
     StorageVersionError,
 )
 from .keystone import KeystoneSession
+from .manila_http import (
+    RETRY_STATUS,
+    TransientError,
+    error_for,
+    fault_message,
+    json_body,
+    request_id,
+    with_retries,
+)
 from .manila_models import AccessRule, RetryPolicy, Share, share_available
 
 __all__ = [
@@ -58,44 +64,13 @@ MIN_MICROVERSION = "2.45"
 MAX_MICROVERSION = "2.81"
 
 VERSION_HEADER = "X-OpenStack-Manila-API-Version"
-_REQUEST_ID_HEADERS = ("x-compute-request-id", "x-openstack-request-id")
-DEFAULT_RETRY = RetryPolicy()
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _T = TypeVar("_T")
+DEFAULT_RETRY = RetryPolicy()
 
 
 def _version_tuple(version: str) -> tuple[int, int]:
     major, _, minor = version.partition(".")
     return int(major), int(minor or 0)
-
-
-class _TransientError(Exception):
-    """An attempt failed in a way worth retrying (internal)."""
-
-    def __init__(self, detail: str, retry_after: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after = retry_after
-
-
-def _request_id(response: httpx.Response) -> str:
-    for name in _REQUEST_ID_HEADERS:
-        if name in response.headers:
-            return response.headers[name]
-    return "-"
-
-
-def _fault_message(response: httpx.Response) -> str:
-    """Manila's message from ``{"<faultName>": {"code": .., "message": ..}}``, else the text."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
-    if isinstance(body, dict) and len(body) == 1:
-        (inner,) = body.values()
-        if isinstance(inner, dict) and "message" in inner:
-            return str(inner["message"])
-    return response.text[:300]
 
 
 class ManilaClient:
@@ -119,7 +94,7 @@ class ManilaClient:
     async def _send_once(
         self, method: str, url: str, *, params: Mapping[str, str] | None, body: Any
     ) -> httpx.Response:
-        """One request; transient failures raise :class:`_TransientError`."""
+        """One request; transient failures raise :class:`TransientError`."""
         path = urlsplit(url).path
         headers = {VERSION_HEADER: self._version} if self._version else {}
         try:
@@ -127,66 +102,31 @@ class ManilaClient:
                 method, url, params=params, json=body, headers=headers
             )
         except httpx.HTTPError as exc:
-            raise _TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         except StorageUnavailableError as exc:
             if exc.retryable:
-                raise _TransientError(str(exc)) from exc
+                raise TransientError(str(exc)) from exc
             raise
         self.log.debug(
             "Manila %s %s -> %s (request id %s)",
             method,
             path,
             response.status_code,
-            _request_id(response),
+            request_id(response),
         )
-        if response.status_code in _RETRY_STATUS:
-            raise _TransientError(
-                f"{method} {path}: {response.status_code} (request id {_request_id(response)}): "
-                f"{_fault_message(response)}",
+        if response.status_code in RETRY_STATUS:
+            raise TransientError(
+                f"{method} {path}: {response.status_code} (request id {request_id(response)}): "
+                f"{fault_message(response)}",
                 retry_after=response.headers.get("retry-after"),
             )
         return response
 
     async def _retrying(self, what: str, attempt_fn: Callable[[], Awaitable[_T]]) -> _T:
-        """Run ``attempt_fn`` up to ``retry.attempts`` times while it fails transiently."""
-        for attempt in range(1, self.retry.attempts + 1):
-            try:
-                return await attempt_fn()
-            except _TransientError as exc:
-                if attempt == self.retry.attempts:
-                    self.log.warning("Manila %s failed %d times: %s", what, attempt, exc.detail)
-                    raise StorageUnavailableError(
-                        f"Manila {what} failed after {attempt} attempts: {exc.detail}",
-                        retryable=True,
-                    ) from exc
-                delay = self.retry.delay(attempt, exc.retry_after)
-                self.log.info(
-                    "Manila %s attempt %d failed (%s); retrying in %.1f s",
-                    what,
-                    attempt,
-                    exc.detail,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await with_retries(what, attempt_fn, self.retry, self.log)
 
     def _error(self, method: str, url: str, response: httpx.Response) -> StorageError:
-        """Map a non-success response to the matching :class:`StorageError`."""
-        status = response.status_code
-        detail = (
-            f"Manila {method} {urlsplit(url).path}: {status} (request id "
-            f"{_request_id(response)}): {_fault_message(response)}"
-        )
-        self.log.warning("%s", detail)
-        if status == 413:
-            return StorageQuotaError(detail)
-        if status == 404:
-            return StorageNotFoundError(detail)
-        if status == 409:
-            return StorageConflictError(detail)
-        if status >= 500 or status in (401, 403):
-            return StorageUnavailableError(detail, retryable=status >= 500)
-        return StorageError(detail)
+        return error_for(method, url, response, self.log)
 
     async def _get(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GET with retries; JSON object body or a :class:`StorageError`."""
@@ -201,16 +141,7 @@ class ManilaClient:
         return self._json(response, "GET", url)
 
     def _json(self, response: httpx.Response, method: str, url: str) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise StorageUnavailableError(
-                f"Manila {method} {urlsplit(url).path}: {response.status_code} with a non-JSON "
-                f"body (request id {_request_id(response)}): {response.text[:200]}"
-            )
-        return body
+        return json_body(response, method, url)
 
     async def _endpoint(self) -> str:
         """The catalog endpoint; transient Keystone failures are retried like reads."""
@@ -220,7 +151,7 @@ class ManilaClient:
                 return await self.session.endpoint()
             except StorageUnavailableError as exc:
                 if exc.retryable:
-                    raise _TransientError(str(exc)) from exc
+                    raise TransientError(str(exc)) from exc
                 raise
 
         return await self._retrying("Keystone authentication", attempt)

@@ -101,11 +101,13 @@ own_group() {
 @dataclass(frozen=True)
 class PodStorage:
     """What goes into the pod: ``spec.volumes``, the notebook container's
-    ``volumeMounts``, and ``spec.initContainers`` (empty when nothing to do)."""
+    ``volumeMounts``, and ``spec.initContainers`` (empty when nothing to do); ``home`` is
+    the mount path of the home share (the pod's ``HOME``), ``None`` without one."""
 
     volumes: list[dict[str, Any]]
     volume_mounts: list[dict[str, Any]]
     init_containers: list[dict[str, Any]]
+    home: str | None = None
 
 
 def ownership_script(entries: Sequence[tuple[int, int, int, int]]) -> str:
@@ -139,6 +141,34 @@ def _security_context() -> dict[str, Any]:
         "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "FOWNER", "FSETID"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def _init_container(
+    shares: Sequence[MountedShare],
+    entries: Sequence[tuple[int, int, int, int]],
+    init_image: str,
+    image_pull_policy: str | None,
+) -> dict[str, Any]:
+    """The ownership init container for ``(index, uid, gid, mode)`` entries of ``shares``."""
+    if not init_image:
+        raise ValueError("an init image is required for the ownership step")
+    container: dict[str, Any] = {
+        "name": INIT_CONTAINER_NAME,
+        "image": init_image,
+        "command": ["/bin/sh", "-c", ownership_script(entries)],
+        "volumeMounts": [
+            {"name": shares[index].object_name, "mountPath": f"{INIT_MOUNT_ROOT}/{index}"}
+            for index, *_ in entries
+        ],
+        "securityContext": _security_context(),
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "16Mi"},
+            "limits": {"cpu": "100m", "memory": "64Mi"},
+        },
+    }
+    if image_pull_policy:
+        container["imagePullPolicy"] = image_pull_policy
+    return container
 
 
 def pod_storage(
@@ -180,23 +210,8 @@ def pod_storage(
     ]
     init_containers: list[dict[str, Any]] = []
     if ownership_init and entries:
-        if not init_image:
-            raise ValueError("an init image is required for the ownership step")
-        container: dict[str, Any] = {
-            "name": INIT_CONTAINER_NAME,
-            "image": init_image,
-            "command": ["/bin/sh", "-c", ownership_script(entries)],
-            "volumeMounts": [
-                {"name": shares[index].object_name, "mountPath": f"{INIT_MOUNT_ROOT}/{index}"}
-                for index, *_ in entries
-            ],
-            "securityContext": _security_context(),
-            "resources": {
-                "requests": {"cpu": "10m", "memory": "16Mi"},
-                "limits": {"cpu": "100m", "memory": "64Mi"},
-            },
-        }
-        if image_pull_policy:
-            container["imagePullPolicy"] = image_pull_policy
-        init_containers.append(container)
-    return PodStorage(volumes=volumes, volume_mounts=mounts, init_containers=init_containers)
+        init_containers.append(_init_container(shares, entries, init_image, image_pull_policy))
+    home = next((share.mount_path for share in shares if share.kind == "home"), None)
+    return PodStorage(
+        volumes=volumes, volume_mounts=mounts, init_containers=init_containers, home=home
+    )

@@ -81,3 +81,50 @@ def test_other_components_bad_options_stop_the_hub(
 ) -> None:
     """The IRIS authenticator checks c.ManilaStorage / c.SessionAccounting at start-up."""
     assert named in start_failure(tmp_path, config, env={"OS_AUTH_URL": ""})
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        (
+            'c.JupyterHub.spawner_class = "iris"\n'
+            'c.IRISSpawner.profile_list = [{"display_name": "GPU", "resources": {"gpus": 1}}]',
+            "IRISSpawner.profile_list",
+        ),
+        (  # Zero to JupyterHub writes singleuser.profileList to c.KubeSpawner.profile_list
+            'c.JupyterHub.spawner_class = "iris"\n'
+            'c.KubeSpawner.profile_list = [{"display_name": "A", "allowed_groups": []}]',
+            "IRISSpawner.profile_list",
+        ),
+        (
+            'c.JupyterHub.spawner_class = "iris_jupyterhub.spawner.IRISSpawner"\n'
+            'c.IRISSpawner.group_quotas = {"iris/lsst": {"servers": -1}}',
+            "IRISSpawner.group_quotas",
+        ),
+        (  # an IRISSpawner section is checked whatever spawner_class says
+            'c.IRISSpawner.gpu_resource = "gpu"',
+            "IRISSpawner.gpu_resource",
+        ),
+    ],
+)
+def test_bad_spawner_options_stop_the_hub(tmp_path: Path, config: str, named: str) -> None:
+    """docs/admin/spawner.md: the profile list is validated when the hub starts."""
+    assert named in start_failure(tmp_path, config)
+
+
+def test_good_spawner_options_start_the_hub(tmp_path: Path) -> None:
+    """No Kubernetes configuration is needed to check them."""
+    config = """
+c.JupyterHub.spawner_class = "iris"
+c.KubeSpawner.profile_list = [{"display_name": "Standard", "default": True}]
+c.IRISSpawner.profile_list = [
+    {"display_name": "GPU", "allowed_groups": ["iris/lsst"], "resources": {"gpu": 1}},
+]
+c.IRISSpawner.group_quotas = {"iris/lsst": {"servers": 2, "gpu": 4}}
+c.IRISSpawner.gpu_resource = "amd.com/gpu"
+"""
+    hub = HubProcess(tmp_path, free_port(), BASE + config, env={"KUBECONFIG": "/nonexistent"})
+    try:
+        hub.start(timeout=60)
+    finally:
+        hub.stop()

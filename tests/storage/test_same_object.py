@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from iris_jupyterhub.storage.compare import same_object
 from iris_jupyterhub.storage.manifests import (
     MANAGED_BY_LABEL,
     OWNER_ANNOTATION,
     SHARE_LABEL,
     persistent_volume_claim_manifest,
     persistent_volume_manifest,
-    same_object,
     secret_manifest,
 )
 

@@ -94,6 +94,8 @@ def test_volumes_and_mounts() -> None:
         {"name": shares[1].object_name, "mountPath": "/shared/lsst"},
         {"name": shares[2].object_name, "mountPath": "/shared/desc", "readOnly": True},
     ]
+    assert storage.home == "/home/jovyan"  # the pod's HOME
+    assert pod_storage(shares[1:], init_image=INIT_IMAGE).home is None
     names = [v["name"] for v in storage.volumes]
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", n) and len(n) <= 63 for n in names)
