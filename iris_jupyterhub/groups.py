@@ -53,6 +53,7 @@ __all__ = [
     "membership_from_string",
     "memberships_from_auth_state",
     "parse_group_rule",
+    "parse_group_rules",
     "safe_repr",
 ]
 
@@ -212,6 +213,23 @@ def parse_group_rule(text: str) -> GroupRule:
     """
     vo, path, role = _parse_canonical(text, "group rule")
     return GroupRule("/".join((vo, *path)), role)
+
+
+def parse_group_rules(texts: Iterable[object], option: str) -> tuple[GroupRule, ...]:
+    """Parse every rule of a configuration option (``Class.trait``), in order.
+
+    Raises:
+        ValueError: Naming ``option`` and the first rule that is not valid.
+    """
+    rules = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise ValueError(f"{option}: a group rule must be a string, not {safe_repr(text)}")
+        try:
+            rules.append(parse_group_rule(text))
+        except ValueError as e:
+            raise ValueError(f"{option}: {e}") from e
+    return tuple(rules)
 
 
 def membership_from_string(text: str) -> GroupMembership:

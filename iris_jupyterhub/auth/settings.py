@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from traitlets import Bool, Dict, Float, Int, List, Set, Unicode, default, validate
 from traitlets.config import Configurable
 
-from ..groups import parse_group_rule
+from ..groups import parse_group_rules
 from .claims import GROUP_FORMATS
 from .tokens import DEFAULT_ID_TOKEN_ALGORITHMS, validate_algorithms
 
@@ -180,11 +180,7 @@ class OIDCSettings(Configurable):
 
     @validate("allowed_groups", "admin_groups", "required_groups")
     def _validate_group_rules(self, proposal: Any) -> set[str]:
-        for text in proposal.value:
-            try:
-                parse_group_rule(text)
-            except ValueError as e:
-                raise ValueError(f"{type(self).__name__}.{proposal.trait.name}: {e}") from e
+        parse_group_rules(proposal.value, f"{type(self).__name__}.{proposal.trait.name}")
         return set(proposal.value)
 
     posix_mapping = Bool(

@@ -15,6 +15,7 @@ from typing import Any
 
 from traitlets.config.loader import LazyConfigValue
 
+from ..groups import parse_group_rules
 from .profiles import validate_profile_list
 from .quotas import validate_group_quotas
 from .resources import RESOURCE_NAME_RE, GpuScheduling
@@ -116,7 +117,8 @@ def check_spawner_config(config: Any, sections: Sequence[str] = SPAWNER_SECTIONS
 
     Raises:
         ValueError: Naming ``IRISSpawner.<option>``: ``profile_list``, ``group_quotas``,
-            ``gpu_resource``, ``gpu_node_selector`` or ``gpu_toleration``.
+            ``gpu_resource``, ``gpu_node_selector``, ``gpu_toleration`` or
+            ``charge_group_preference``.
     """
     default = GpuScheduling()
     gpu: dict[str, Any] = {
@@ -134,6 +136,11 @@ def check_spawner_config(config: Any, sections: Sequence[str] = SPAWNER_SECTIONS
             _quotas(quotas)
         except ValueError as e:
             raise ValueError(f"IRISSpawner.group_quotas: {e}") from e
+    found, preference = _effective(config, sections, "charge_group_preference", [])
+    if found:
+        if isinstance(preference, (str, bytes)) or not isinstance(preference, Sequence):
+            raise ValueError("IRISSpawner.charge_group_preference: must be a list of group rules")
+        parse_group_rules(preference, "IRISSpawner.charge_group_preference")
     found, profiles = _effective(config, sections, "profile_list", [])
     if found and not callable(profiles):
         scheduling = GpuScheduling(

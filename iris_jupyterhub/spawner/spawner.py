@@ -17,7 +17,7 @@ from kubespawner import KubeSpawner
 from traitlets import Dict, List, Unicode, default, validate
 
 from ..accounting.hooks import AccountingMixin
-from ..groups import GroupRule, memberships_from_auth_state, parse_group_rule
+from ..groups import GroupRule, memberships_from_auth_state, parse_group_rules
 from ..storage.spawner import prepare_storage
 from .charging import admitted_rules, charge_group, granting_rules
 from .checks import validate_gpu_option
@@ -89,15 +89,13 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
 
     @validate("charge_group_preference")
     def _validate_charge_group_preference(self, proposal: Any) -> list[str]:
-        for text in proposal.value:
-            try:
-                parse_group_rule(text)
-            except ValueError as e:
-                raise ValueError(f"IRISSpawner.charge_group_preference: {e}") from e
+        parse_group_rules(proposal.value, "IRISSpawner.charge_group_preference")
         return list(proposal.value)
 
     def _charge_preference(self) -> tuple[GroupRule, ...]:
-        return tuple(parse_group_rule(text) for text in self.charge_group_preference)
+        return parse_group_rules(
+            self.charge_group_preference, "IRISSpawner.charge_group_preference"
+        )
 
     gpu_resource = Unicode(
         "nvidia.com/gpu",

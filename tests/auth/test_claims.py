@@ -612,3 +612,17 @@ def test_safe_username_is_idempotent_and_safe(raw: str, max_length: int) -> None
     assert ".." not in name
     assert len(name) <= max_length
     assert safe_username(name, max_length) == name
+
+
+def test_parse_group_rules_names_the_option_and_keeps_order() -> None:
+    from iris_jupyterhub.groups import GroupRule, parse_group_rules
+
+    assert parse_group_rules(["iris/lsst", "iris:role=admin"], "X.y") == (
+        GroupRule("iris/lsst", None),
+        GroupRule("iris", "admin"),
+    )
+    with pytest.raises(ValueError, match=r"^X\.y: ") as e:
+        parse_group_rules(["iris", " bad"], "X.y")
+    assert "bad" in str(e.value)
+    with pytest.raises(ValueError, match=r"^X\.y: a group rule must be a string"):
+        parse_group_rules(["iris", 3], "X.y")

@@ -120,3 +120,22 @@ def test_validate_gpu_option() -> None:
     assert validate_gpu_option("gpu_resource", "nvidia.com/gpu") == "nvidia.com/gpu"
     with pytest.raises(ValueError, match=r"IRISSpawner\.gpu_toleration: unknown key"):
         validate_gpu_option("gpu_toleration", {"keys": "gpu"})
+
+
+@pytest.mark.parametrize("preference", [["iris/lsst", "not a group"], "iris/lsst", [3]])
+def test_a_bad_charge_group_preference_stops_the_hub(preference: Any) -> None:
+    hub = config(
+        JupyterHub={"spawner_class": "iris"},
+        IRISSpawner={"charge_group_preference": preference},
+    )
+    with pytest.raises(ValueError, match=r"^IRISSpawner\.charge_group_preference: "):
+        check_config(hub)
+
+
+def test_a_good_charge_group_preference_passes() -> None:
+    check_config(
+        config(
+            JupyterHub={"spawner_class": "iris"},
+            IRISSpawner={"charge_group_preference": ["iris/lsst", "iris:role=pi"]},
+        )
+    )
