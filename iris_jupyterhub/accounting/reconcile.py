@@ -144,6 +144,42 @@ class ReconcileReport:
 ListPods = Callable[[str], Awaitable[Sequence[Mapping[str, Any]]]]
 
 
+async def _list_namespaces(
+    records: Sequence[SessionRecord], list_pods: ListPods
+) -> tuple[list[Mapping[str, Any]], list[str], list[str]]:
+    """The pods of the records' namespaces, the namespaces listed, and those that failed."""
+    pods: list[Mapping[str, Any]] = []
+    listed: list[str] = []
+    failed: list[str] = []
+    for namespace in sorted({r.namespace for r in records if r.namespace}):
+        try:
+            pods.extend(await list_pods(namespace))
+            listed.append(namespace)
+        except Exception as error:
+            log.error(
+                "Accounting reconciler could not list pods in namespace %s (%s: %s); "
+                "its open records are left for the next run",
+                namespace,
+                type(error).__name__,
+                str(error)[:200],
+            )
+            failed.append(namespace)
+    return pods, listed, failed
+
+
+def _queue_close(writer: Any, record: SessionRecord, why: str, end: datetime, reason: str) -> None:
+    log.warning(
+        "Accounting: closing session %s of %s (%s/%s): %s, end %s",
+        record.record_id,
+        record.hub_user,
+        record.namespace,
+        record.pod,
+        why,
+        end.isoformat(),
+    )
+    writer.queue_close(record.record_id, end, reason)
+
+
 async def reconcile_once(
     writer: Any,
     list_pods: ListPods,
@@ -164,22 +200,7 @@ async def reconcile_once(
     records: list[SessionRecord] = await writer.read(lambda store: store.open_sessions())
     if skip is not None:
         records = [r for r in records if not skip(r.record_id)]
-    pods: list[Mapping[str, Any]] = []
-    listed: list[str] = []
-    failed: list[str] = []
-    for namespace in sorted({r.namespace for r in records if r.namespace}):
-        try:
-            pods.extend(await list_pods(namespace))
-            listed.append(namespace)
-        except Exception as error:
-            log.error(
-                "Accounting reconciler could not list pods in namespace %s (%s: %s); "
-                "its open records are left for the next run",
-                namespace,
-                type(error).__name__,
-                str(error)[:200],
-            )
-            failed.append(namespace)
+    pods, listed, failed = await _list_namespaces(records, list_pods)
     at = now()
     actions = reconcile(records, pods, at, listed_namespaces=listed, skew=skew)
     by_id = {r.record_id: r for r in records}
@@ -190,16 +211,7 @@ async def reconcile_once(
     for action in actions:
         if action.kind == "close" and action.end is not None and action.reason:
             record = by_id[action.record_id]
-            log.warning(
-                "Accounting: closing session %s of %s (%s/%s): %s, end %s",
-                record.record_id,
-                record.hub_user,
-                record.namespace,
-                record.pod,
-                action.why,
-                action.end.isoformat(),
-            )
-            writer.queue_close(action.record_id, action.end, action.reason)
+            _queue_close(writer, record, action.why, action.end, action.reason)
             closed.append(action.record_id)
             if on_close is not None:
                 on_close(record, action)
