@@ -28,7 +28,13 @@ from .pod import PodSettings, build_pod, spawner_traits
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
 from .resolution import profile_list_for_form, resolve_request, visible_profiles
-from .resources import GpuScheduling, ResourceTotals
+from .resources import (
+    DEFAULT_GPU_NODE_SELECTOR,
+    DEFAULT_GPU_RESOURCE,
+    DEFAULT_GPU_TOLERATION,
+    GpuScheduling,
+    ResourceTotals,
+)
 from .security import run_as
 
 __all__ = ["IRISSpawner"]
@@ -99,19 +105,19 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         )
 
     gpu_resource = Unicode(
-        "nvidia.com/gpu",
+        DEFAULT_GPU_RESOURCE,
         config=True,
         help="Extended resource requested for ``resources: {gpu: N}`` in profiles.",
     )
 
     gpu_node_selector = Dict(
-        {"nvidia.com/gpu.present": "true"},
+        dict(DEFAULT_GPU_NODE_SELECTOR),
         config=True,
         help="Node labels a GPU server must run on (a profile's own node_selector wins).",
     )
 
     gpu_toleration = Dict(
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        dict(DEFAULT_GPU_TOLERATION),
         config=True,
         help="Toleration given to GPU servers; an empty dict for none.",
     )
