@@ -217,22 +217,16 @@ def _common_config() -> dict[str, Any]:
 
 
 def _static_security(posix: dict[str, Any], group: str) -> dict[str, Any]:
-    """What IRISSpawner applies for ``posix``/``group``, written as static spawner config."""
-    from iris_jupyterhub.spawner.security import pod_security
+    """What IRISSpawner applies for ``posix``/``group`` (no storage), as static spawner config.
 
-    security = pod_security(posix, group)
-    pod = dict(security.pod_security_context)
-    return {
-        "uid": pod["runAsUser"],
-        "gid": pod["runAsGroup"],
-        "fs_gid": pod["fsGroup"],
-        "supplemental_gids": list(pod["supplementalGroups"]),
-        "allow_privilege_escalation": False,
-        "privileged": False,
-        "pod_security_context": pod,
-        "container_security_context": dict(security.container_security_context),
-        "environment": dict(security.environment),
-    }
+    The real path: :func:`~iris_jupyterhub.spawner.pod.build_pod` then
+    :func:`~iris_jupyterhub.spawner.pod.spawner_traits` over a spawner with no
+    environment, volumes or mounts of its own.
+    """
+    from iris_jupyterhub.spawner.pod import build_pod, spawner_traits
+
+    traits, _ = spawner_traits(build_pod(posix, group, None), {})
+    return traits
 
 
 async def _build(spawner: Any, options: dict[str, Any]) -> tuple[float, float, Any]:

@@ -10,14 +10,19 @@ failure (:class:`~iris_jupyterhub.storage.StorageError`) and an identity registr
 (:class:`~iris_jupyterhub.posix.RegistryError`). Each class says which HTTP status it
 answers with (and a ``Retry-After`` when trying again later may help);
 :meth:`UserFacingError.to_http_error` is the only place where one becomes an
-:class:`~tornado.web.HTTPError`.
+:class:`~tornado.web.HTTPError`, and the hooks JupyterHub calls convert with
+:func:`as_http_error` (the spawner's form and ``load_user_options``) or, for the
+authenticator's POSIX mapping, that method directly.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from tornado import web
 
-__all__ = ["UserFacingError", "http_error", "service_unavailable"]
+__all__ = ["UserFacingError", "as_http_error", "http_error", "service_unavailable"]
 
 
 def http_error(
@@ -90,3 +95,20 @@ class UserFacingError(Exception):
     def to_http_error(self) -> web.HTTPError:
         """The :class:`~tornado.web.HTTPError` JupyterHub renders with :attr:`user_message`."""
         return http_error(self.status, self.user_message, headers=self.headers or None)
+
+
+@contextlib.contextmanager
+def as_http_error(log: Callable[[UserFacingError], None] | None = None) -> Iterator[None]:
+    """Turn a :class:`UserFacingError` raised in the block into the HTTP error JupyterHub shows.
+
+    For the body of a hook JupyterHub calls (``with as_http_error(): ...``, also in a
+    coroutine): the error becomes :meth:`UserFacingError.to_http_error`, chained to it;
+    anything else passes through unchanged. ``log``, when given, is called with the error
+    first.
+    """
+    try:
+        yield
+    except UserFacingError as e:
+        if log is not None:
+            log(e)
+        raise e.to_http_error() from e

@@ -76,7 +76,7 @@ class OIDCAuthenticator(OIDCSettings, RefreshMixin, OAuthenticator):  # type: ig
                 "(`openssl rand -hex 32`). In Zero to JupyterHub, set hub.config."
                 "CryptKeeper.keys or the JUPYTERHUB_CRYPT_KEY env in hub.extraEnv."
             )
-        # the other components' options (storage, accounting) fail the hub start too
+        # the other components' options (spawner, storage, accounting) fail the hub start too
         check_components(self.config)
         self.used_states = UsedStates()
         self.identity_registry = make_registry(self) if self.posix_mapping else None

@@ -16,7 +16,7 @@ from .resolution import (
     visible_profiles,
 )
 from .resources import GpuScheduling, ResourceTotals, summarise_resources
-from .security import RunAs, SecuritySettings, pod_security, run_as
+from .security import RunAs, SecuritySettings, run_as
 from .spawner import IRISSpawner
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "SpawnRequestError",
     "build_pod",
     "default_profile",
-    "pod_security",
     "profile_list_for_form",
     "resolve_request",
     "run_as",

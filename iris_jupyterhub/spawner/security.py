@@ -8,8 +8,8 @@ The authenticator stores each user's POSIX account in ``auth_state["posix"]``::
 :func:`run_as` checks that, and the group the researcher chose to work as;
 :func:`security_settings` turns the result into the pod and container ``securityContext``
 (as the Kubernetes API spells them) and the environment the Jupyter docker-stacks images
-expect (:func:`pod_security` does both, for a pod without storage;
-:func:`iris_jupyterhub.spawner.pod.build_pod` assembles the whole pod):
+expect (:func:`iris_jupyterhub.spawner.pod.build_pod` calls both and assembles the whole
+pod):
 
 * the container runs as the user's uid, never as root, with no privilege escalation, every
   capability dropped and the runtime's default seccomp profile;
@@ -32,7 +32,7 @@ from typing import Any
 from ..posix.names import is_valid_name
 from .errors import SpawnRequestError, bad_request, forbidden
 
-__all__ = ["MIN_ID", "RunAs", "SecuritySettings", "pod_security", "run_as", "security_settings"]
+__all__ = ["MIN_ID", "RunAs", "SecuritySettings", "run_as", "security_settings"]
 
 MIN_ID = 1000
 """Lowest uid/gid a pod may run as: system ids (root, daemons) are never used."""
@@ -201,17 +201,3 @@ def security_settings(
         "HOME": home or f"/home/{run.username}",
     }
     return SecuritySettings(pod_context, container_context, environment, run.group, run.notice)
-
-
-def pod_security(
-    posix: Mapping[str, Any] | None,
-    chosen_group: str | None,
-    *,
-    stale_fallback: bool = False,
-) -> SecuritySettings:
-    """The security settings of a server of the user described by ``posix``, without storage.
-
-    :func:`run_as` then :func:`security_settings`; arguments and errors as :func:`run_as`.
-    A pod with storage is assembled by :func:`iris_jupyterhub.spawner.pod.build_pod`.
-    """
-    return security_settings(run_as(posix, chosen_group, stale_fallback=stale_fallback))

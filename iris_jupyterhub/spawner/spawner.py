@@ -17,6 +17,7 @@ from kubespawner import KubeSpawner
 from traitlets import Dict, List, Unicode, default, validate
 
 from ..accounting.hooks import AccountingMixin
+from ..errors import UserFacingError, as_http_error
 from ..groups import GroupRule, memberships_from_auth_state, parse_group_rules
 from ..storage.spawner import prepare_storage
 from .charging import admitted_rules, charge_group, granting_rules
@@ -27,7 +28,13 @@ from .pod import PodSettings, build_pod, spawner_traits
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
 from .resolution import profile_list_for_form, resolve_request, visible_profiles
-from .resources import GpuScheduling, ResourceTotals
+from .resources import (
+    DEFAULT_GPU_NODE_SELECTOR,
+    DEFAULT_GPU_RESOURCE,
+    DEFAULT_GPU_TOLERATION,
+    GpuScheduling,
+    ResourceTotals,
+)
 from .security import run_as
 
 __all__ = ["IRISSpawner"]
@@ -98,19 +105,19 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         )
 
     gpu_resource = Unicode(
-        "nvidia.com/gpu",
+        DEFAULT_GPU_RESOURCE,
         config=True,
         help="Extended resource requested for ``resources: {gpu: N}`` in profiles.",
     )
 
     gpu_node_selector = Dict(
-        {"nvidia.com/gpu.present": "true"},
+        dict(DEFAULT_GPU_NODE_SELECTOR),
         config=True,
         help="Node labels a GPU server must run on (a profile's own node_selector wins).",
     )
 
     gpu_toleration = Dict(
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        dict(DEFAULT_GPU_TOLERATION),
         config=True,
         help="Toleration given to GPU servers; an empty dict for none.",
     )
@@ -153,6 +160,10 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         return self._render_iris_form if self.profile_list else ""
 
     async def _render_iris_form(self, spawner: Any) -> str:
+        with as_http_error():
+            return await self._iris_form()
+
+    async def _iris_form(self) -> str:
         auth_state = await self.user.get_auth_state() or {}
         memberships = memberships_from_auth_state(auth_state)
         visible = visible_profiles(await self._profiles(), memberships)
@@ -192,12 +203,19 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         return not (set(request.query_arguments) - {"next", "_xsrf"})
 
     async def load_user_options(self) -> None:
-        """Validate ``user_options`` against the user's groups, then apply the result."""
-        try:
+        """Validate ``user_options`` against the user's groups, then apply the result.
+
+        Raises:
+            tornado.web.HTTPError: With the researcher's sentence, for a request that
+                cannot be honoured (:class:`SpawnRequestError`) or failed storage
+                (:class:`~iris_jupyterhub.storage.StorageError`, logged where it happens).
+        """
+        with as_http_error(self._log_refusal):
             await self._load_iris_options()
-        except SpawnRequestError as e:
-            self.log.warning("Spawn request of %s refused: %s", self.user.name, e)
-            raise e.to_http_error() from e
+
+    def _log_refusal(self, error: UserFacingError) -> None:
+        if isinstance(error, SpawnRequestError):
+            self.log.warning("Spawn request of %s refused: %s", self.user.name, error)
 
     async def _load_iris_options(self) -> None:
         auth_state = await self.user.get_auth_state() or {}

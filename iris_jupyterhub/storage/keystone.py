@@ -44,7 +44,7 @@ class KeystoneSession:
     Give either ``application_credential_id`` + ``application_credential_secret``
     (recommended; the credential fixes the project) or ``username`` + ``password`` +
     ``project_name``. ``verify`` is passed to httpx (a CA bundle path, an
-    :class:`ssl.SSLContext` or a bool); ``transport`` is for tests only.
+    :class:`ssl.SSLContext` or a bool).
     """
 
     def __init__(
@@ -63,7 +63,6 @@ class KeystoneSession:
         service_types: Sequence[str] = ("sharev2", "shared-file-system"),
         timeout: float = 30.0,
         log: logging.Logger | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
         verify: ssl.SSLContext | str | bool = True,
     ) -> None:
         if application_credential_id:
@@ -81,7 +80,7 @@ class KeystoneSession:
         self.interface = interface
         self.service_types = tuple(service_types)
         self.log = log or _log
-        self._client = httpx.AsyncClient(timeout=timeout, transport=transport, verify=verify)
+        self._client = httpx.AsyncClient(timeout=timeout, verify=verify)
         self._token: str | None = None
         self._renew_at = 0.0
         self._catalog: list[dict[str, Any]] = []

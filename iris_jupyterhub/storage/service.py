@@ -10,7 +10,7 @@ researcher belongs to:
    (:mod:`~iris_jupyterhub.storage.manifests`) and create or adopt them
    (:mod:`~iris_jupyterhub.storage.kube`);
 3. return the volumes, mounts and init container for the pod
-   (:func:`~iris_jupyterhub.storage.manifests.pod_storage`).
+   (:func:`~iris_jupyterhub.storage.volumes.pod_storage`).
 
 Shares are keyed by the identity, never the user name: the home key is a hash of the
 identity provider's issuer and subject (``auth_state["identity"]``), so a renamed or
@@ -29,8 +29,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from .config import ManilaStorage
 from .errors import StorageError, StorageUnavailableError
@@ -214,13 +212,7 @@ def share_specs(settings: ManilaStorage, owner: StorageOwner) -> list[_Wanted]:
 class StorageService:
     """The OpenStack clients of one configuration, shared by every spawn of the hub."""
 
-    def __init__(
-        self,
-        settings: ManilaStorage,
-        log: logging.Logger | None = None,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, settings: ManilaStorage, log: logging.Logger | None = None) -> None:
         self.settings = settings
         self.log = log or logging.getLogger(__name__)
         self.session = KeystoneSession(
@@ -236,7 +228,6 @@ class StorageService:
             interface=settings.interface,
             timeout=settings.request_timeout,
             log=self.log,
-            transport=transport,
         )
         self.client = ManilaClient(
             self.session,

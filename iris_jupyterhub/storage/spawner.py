@@ -4,9 +4,10 @@
 :func:`prepare_storage` runs :class:`~iris_jupyterhub.storage.service.StorageService` for
 the spawn and returns the :class:`~iris_jupyterhub.storage.volumes.PodStorage` (volumes,
 mounts, init container, home path) that
-:func:`iris_jupyterhub.spawner.pod.build_pod` puts into the pod. Failures become
-:class:`tornado.web.HTTPError` with the researcher's sentence, so JupyterHub fails the
-spawn before any pod is created.
+:func:`iris_jupyterhub.spawner.pod.build_pod` puts into the pod. Failures are logged
+and raised as :class:`~iris_jupyterhub.storage.errors.StorageError`, which the spawner
+turns into the HTTP error with the researcher's sentence, so JupyterHub fails the spawn
+before any pod is created.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ async def prepare_storage(
     :func:`iris_jupyterhub.spawner.pod.build_pod`; nothing on ``spawner`` is changed.
 
     Raises:
-        tornado.web.HTTPError: The :class:`~iris_jupyterhub.storage.errors.StorageError`'s
-            status with the researcher's sentence: 503 with ``Retry-After`` (storage did
-            not answer), 507 (quota), 500 (error state, conflict, misconfiguration).
+        StorageError: Logged here, with the status and the researcher's sentence the
+            spawn answers with: 503 with ``Retry-After`` (storage did not answer), 507
+            (quota), 500 (error state, conflict, misconfiguration:
+            :class:`~iris_jupyterhub.storage.errors.StorageConfigError`).
     """
     if "ManilaStorage" not in spawner.config:
         return None  # storage is off unless c.ManilaStorage.enabled is set
@@ -77,7 +79,7 @@ async def prepare_storage(
         settings = storage_settings(spawner)
     except ValueError as e:
         spawner.log.error("Storage configuration is invalid: %s", e)
-        raise StorageConfigError(str(e), user_message=_MISCONFIGURED).to_http_error() from e
+        raise StorageConfigError(str(e), user_message=_MISCONFIGURED) from e
     if not settings.enabled or not profile_storage:
         return None
     # the OpenStack clients are imported only by hubs that use them
@@ -93,4 +95,4 @@ async def prepare_storage(
         )
     except StorageError as e:
         spawner.log.error("Spawn of %s failed on storage: %s", spawner._log_name, e.detail)
-        raise e.to_http_error() from e
+        raise

@@ -9,7 +9,6 @@ import pytest
 
 from iris_jupyterhub.spawner.errors import SpawnRequestError
 from iris_jupyterhub.spawner.pod import PodSettings, build_pod, literal, spawner_traits
-from iris_jupyterhub.spawner.security import pod_security
 from iris_jupyterhub.storage.volumes import PodStorage
 
 ALICE: dict[str, Any] = {
@@ -61,15 +60,6 @@ def test_personal_group_by_default() -> None:
     assert (settings.group, settings.notice) == ("alice", None)
     assert (settings.volumes, settings.volume_mounts, settings.init_containers) == ([], [], [])
     assert build_pod(ALICE, "", None).group == "alice"
-
-
-def test_pod_security_is_the_pod_without_storage() -> None:
-    settings = pod_security(ALICE, "lsst")
-    pod = build_pod(ALICE, "lsst", None)
-    assert settings.pod_security_context == pod.pod_security_context
-    assert settings.container_security_context == pod.container_security_context
-    assert settings.environment == pod.environment
-    assert (settings.group, settings.notice) == (pod.group, pod.notice)
 
 
 def test_storage_mounts_shares_without_fs_group_and_sets_home() -> None:

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from tornado.web import HTTPError
 from traitlets.config import Config
 from traitlets.traitlets import TraitError
 
 from iris_jupyterhub.spawner.profiles import validate_profile_list
 from iris_jupyterhub.storage.config import ManilaStorage
+from iris_jupyterhub.storage.errors import StorageConfigError
 from iris_jupyterhub.storage.groups import default_group_mount_path, parse_group_shares
 from iris_jupyterhub.storage.spawner import check_config, prepare_storage
 
@@ -239,10 +239,10 @@ async def test_a_spawn_with_a_broken_configuration_fails_with_a_500_and_a_log_li
     config = Config()
     config.ManilaStorage.enabled = True  # no auth_url, no credentials
     spawner = SimpleNamespace(config=config, log=logging.getLogger("spawner"), namespace="jhub")
-    with pytest.raises(HTTPError) as info:
+    with pytest.raises(StorageConfigError) as info:
         await prepare_storage(spawner, {}, profile_storage=True)
-    assert info.value.status_code == 500
-    assert "storage is misconfigured" in info.value.jupyterhub_message  # type: ignore[attr-defined]
+    assert info.value.status == 500
+    assert "storage is misconfigured" in info.value.user_message
     assert "ManilaStorage.auth_url" in caplog.text
 
 

@@ -4,9 +4,9 @@ How prepared storage goes into the pod is tested in tests/spawner/test_pod.py.""
 
 from __future__ import annotations
 
+import copy
 import logging
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from traitlets.config import Config
@@ -24,14 +24,18 @@ from iris_jupyterhub.storage.errors import (
 from iris_jupyterhub.storage.spawner import prepare_storage
 
 
-def spawner(**traits: Any) -> SimpleNamespace:
-    base: dict[str, Any] = {
-        "volumes": [],
-        "init_containers": [],
-        "pod_security_context": {"runAsUser": 2000001, "fsGroup": 2000001},
-        "log": logging.getLogger("spawner"),
-    }
-    return SimpleNamespace(**{**base, **traits})
+def spawner(config: Config) -> SimpleNamespace:
+    """The spawner attributes the storage hook could reach, with values of their own."""
+    return SimpleNamespace(
+        config=config,
+        log=logging.getLogger("spawner"),
+        namespace="jhub",
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+        volume_mounts=[{"name": "scratch", "mountPath": "/scratch"}],
+        init_containers=[],
+        environment={"HOME": "/home/ada"},
+        pod_security_context={"runAsUser": 2000001, "fsGroup": 2000001},
+    )
 
 
 async def test_storage_is_off_without_a_manila_storage_section() -> None:
@@ -39,11 +43,21 @@ async def test_storage_is_off_without_a_manila_storage_section() -> None:
     configured = Config()
     configured.ManilaStorage.enabled = False
     for config in (Config(), configured):
-        s = spawner(config=config)
+        s = spawner(config)
+        before = copy.deepcopy(vars(s))
         assert await prepare_storage(s, {"identity": {}, "posix": {}}) is None
-        assert s.volumes == []
-        assert s.init_containers == []
-        assert s.pod_security_context == {"runAsUser": 2000001, "fsGroup": 2000001}
+        assert vars(s) == before
+
+
+async def test_a_failure_changes_nothing_on_the_spawner() -> None:
+    """The hook only returns storage (build_pod puts it into the pod) or raises."""
+    config = Config()
+    config.ManilaStorage.enabled = True  # no auth_url, no credentials
+    s = spawner(config)
+    before = copy.deepcopy(vars(s))
+    with pytest.raises(StorageConfigError):
+        await prepare_storage(s, {"identity": {}, "posix": {}})
+    assert vars(s) == before
 
 
 @pytest.mark.parametrize(
