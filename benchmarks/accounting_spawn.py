@@ -54,8 +54,6 @@ Out = Any
 def bench(workdir: Path, sizes: Sizes, out: Out) -> None:
     from devstack.kube import KubeStandIn
     from iris_jupyterhub.accounting import AccountingStore
-    from tests.e2e.conftest import IAM_HUB_CONFIG
-    from tests.spawner.conftest import KUBE_HUB_CONFIG
 
     stacks: dict[str, Any] = {}
     clients: dict[str, SpawnClient] = {}
@@ -64,8 +62,8 @@ def bench(workdir: Path, sizes: Sizes, out: Out) -> None:
         try:
             iris = _hub_configs(port)["IRISSpawner"]
             configs = {
-                "accounting": IAM_HUB_CONFIG + KUBE_HUB_CONFIG + iris,
-                "no-accounting": IAM_HUB_CONFIG + KUBE_HUB_CONFIG + iris + (
+                "accounting": iris,
+                "no-accounting": iris + (
                     "c.SessionAccounting.enabled = False\n"
                     'c.KubeSpawner.pod_name_template = "noacct-{username}--{servername}"\n'
                 ),

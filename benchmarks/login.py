@@ -24,10 +24,10 @@ from pathlib import Path
 
 import httpx
 
+from devstack.configs import IAM_HUB_CONFIG
 from devstack.hub import REPO_ROOT, HubProcess
 from devstack.idp import IdPProcess, default_clients, free_port, make_rsa_jwk
 from devstack.login import hub_login
-from tests.e2e.conftest import IAM_HUB_CONFIG
 
 PROVIDER = "iam"
 TARGET_RATIO = 1.10

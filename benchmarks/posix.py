@@ -30,12 +30,12 @@ from pathlib import Path
 from sqlalchemy import text
 
 from benchmarks.login import PROVIDER, Stack, ms, pct, start_hubs, timed_login
+from devstack.configs import IAM_HUB_CONFIG
 from devstack.idp import IdPProcess
 from devstack.postgres import find_pg_bin, postgres_server
 from iris_jupyterhub.db import REGISTRY_FILE
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
 from iris_jupyterhub.posix.models import Identity
-from tests.e2e.conftest import IAM_HUB_CONFIG
 
 SEED = 20240604
 BULK_TARGET_SECONDS = 150

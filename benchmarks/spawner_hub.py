@@ -100,13 +100,13 @@ def logged_in(ks: Any, login: str, username: str) -> SpawnClient:
 
 
 def _hub_configs(port: int) -> dict[str, str]:
-    from tests.spawner.test_iris_spawner import CONFIG, PROFILES
+    from devstack.configs import IRIS_SPAWNER_CONFIG, IRIS_SPAWNER_PROFILES
 
-    image = PROFILES[0]["profile_options"]["image"]
+    image = IRIS_SPAWNER_PROFILES[0]["profile_options"]["image"]
     plain = [_plain_standard({"image": {"display_name": "Image", "choices": image["choices"]}})]
     stub = f"c.KubeSpawner.port = {port}\n"
     return {
-        "IRISSpawner": CONFIG + stub,
+        "IRISSpawner": IRIS_SPAWNER_CONFIG + stub,
         "KubeSpawner": (
             f"c.KubeSpawner.profile_list = {plain!r}\n"
             'c.KubeSpawner.pod_name_template = "vanilla-{username}--{servername}"\n' + stub
@@ -122,17 +122,17 @@ def _stop_stack(ks: Any) -> None:
 
 
 def start_kube_stacks(workdir: Path, configs: dict[str, str], kube: Any) -> dict[str, Any]:
-    """An IdP + hub per config against ``kube``, started in parallel; all or none."""
-    from tests.e2e.conftest import start_stack
-    from tests.spawner.conftest import KubeStack
+    """An IdP + hub per config (after ``IAM_HUB_CONFIG + KUBE_HUB_CONFIG``) against ``kube``,
+    started in parallel; all or none."""
+    from devstack.stacks import start_kube_stack
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(configs)) as pool:
         futures = {
-            name: pool.submit(start_stack, workdir / name.lower(), "iam", config, kube.env)
+            name: pool.submit(start_kube_stack, workdir / name.lower(), kube, config)
             for name, config in configs.items()
         }
         concurrent.futures.wait(futures.values())
-    started = {n: KubeStack(f.result(), kube) for n, f in futures.items() if not f.exception()}
+    started = {n: f.result() for n, f in futures.items() if not f.exception()}
     errors = [e for f in futures.values() if (e := f.exception()) is not None]
     if errors:
         for ks in started.values():
@@ -155,8 +155,6 @@ def _median_ms(values: list[float]) -> str:
 
 def bench_spawn(workdir: Path, warmup: int, spawns: int, out: Out) -> None:
     from devstack.kube import KubeStandIn
-    from tests.e2e.conftest import IAM_HUB_CONFIG
-    from tests.spawner.conftest import KUBE_HUB_CONFIG
 
     t0 = time.perf_counter()
     stacks: dict[str, Any] = {}
@@ -164,11 +162,7 @@ def bench_spawn(workdir: Path, warmup: int, spawns: int, out: Out) -> None:
     kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
     with stub_server() as port, kube:
         try:
-            configs = {
-                name: IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra
-                for name, extra in _hub_configs(port).items()
-            }
-            stacks.update(start_kube_stacks(workdir, configs, kube))
+            stacks.update(start_kube_stacks(workdir, _hub_configs(port), kube))
             clients.update(
                 {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
             )

@@ -113,15 +113,13 @@ def forget_storage(openstack: Any, kube: Any) -> None:
 def bench_spawn(workdir: Path, sizes: Sizes, out: Out) -> None:
     from devstack.kube import KubeStandIn
     from devstack.openstack import OpenStackServer
-    from tests.e2e.conftest import IAM_HUB_CONFIG, start_stack
-    from tests.spawner.conftest import KUBE_HUB_CONFIG, KubeStack
+    from devstack.stacks import start_kube_stack
 
     t0 = time.perf_counter()
     kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
     openstack = OpenStackServer()
     with stub_server() as port, kube, openstack:
-        config = IAM_HUB_CONFIG + KUBE_HUB_CONFIG + _hub_config(port, openstack.auth_url)
-        ks = KubeStack(start_stack(workdir / "hub", "iam", config, kube.env), kube)
+        ks = start_kube_stack(workdir / "hub", kube, _hub_config(port, openstack.auth_url))
         client = None
         try:
             client = logged_in(ks, "bob", "bbuilder")

@@ -10,5 +10,7 @@ the benchmarks. Never part of the wheel (it needs a source checkout: ``tests/idp
 * :mod:`devstack.postgres`: a throw-away PostgreSQL server;
 * :mod:`devstack.hub`, :mod:`devstack.login`, :mod:`devstack.browser`: a real hub and proxy, a
   browserless login driver, Debian's Chromium through Playwright;
+* :mod:`devstack.stacks`, :mod:`devstack.configs`: an IdP + hub (+ Kubernetes stand-in) stack
+  and the hub configurations the tests' fixtures and the benchmarks start it with;
 * ``python -m devstack`` (``make demo``): the local demo hub (see ``docs/admin/demo.md``).
 """

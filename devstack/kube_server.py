@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .kube_checks import (
     KUBE_VERSION,
@@ -36,26 +36,227 @@ from .kube_checks import (
 )
 from .kubelet import FakeKubelet
 
+if TYPE_CHECKING:
+    import aiohttp.web
+
 # --------------------------------------------------------------------------------------
 # The server process
 # --------------------------------------------------------------------------------------
 
 
-def _make_emulator_class() -> type[Any]:
-    """Build the kmock subclass lazily: only the server process imports kmock/aiohttp.
+def _kmock() -> Any:
+    """kmock, imported by name: it needs Python >= 3.11, and mypy on Python 3.10 must not."""
+    return importlib.import_module("kmock")
 
-    kmock needs Python >= 3.11; it is imported by name so that this module (and mypy on
-    Python 3.10) does not need it.
-    """
-    import aiohttp.web
+
+class _StandInBehaviour:
+    """What the stand-in changes in kmock's ``KubernetesEmulator``; mixed in before it by
+    :func:`_make_emulator_class` (``super()`` here is the emulator)."""
+
+    __slots__ = ()
+    # the emulator's attrs fields (declared in _make_emulator_class) and kmock's own state
+    kube_version: str
+    reject_invalid: bool
+    created: list[dict[str, Any]]
+    deleted: list[dict[str, Any]]
+    request_log: list[dict[str, Any]]
+    kubelet: Any
+    _last_rv: int
+    _buses: Any
+    _lock: Any
+    _objects: Any
+
+    def next_rv(self) -> str:
+        raise NotImplementedError
+
+    # -- entry point: watch=True, the stand-in's own endpoints ---------------------------
+    async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        if raw.path.startswith("/_standin/"):
+            return await self._serve_standin(raw)
+        watch = raw.query.get("watch")
+        if watch is not None and watch != "true" and watch.lower() in {"true", "1"}:
+            # kubernetes_asyncio sends watch=True; kmock recognises only watch=true.
+            raw = raw.clone(rel_url=raw.rel_url.update_query(watch="true"))
+        actor = raw.headers.get("X-Standin-Actor", "client")
+        if actor != "kubelet":  # the kubelet polls: keep the log to the clients' calls
+            self.request_log.append(
+                {"method": raw.method, "path": raw.path, "query": dict(raw.query)}
+            )
+        return cast("aiohttp.web.StreamResponse", await cast("Any", super()).__call__(raw))
+
+    async def _serve_standin(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
+        import aiohttp.web
+
+        what = raw.path.removeprefix("/_standin/")
+        if what == "created":
+            return aiohttp.web.json_response(self.created)
+        if what == "deleted":
+            return aiohttp.web.json_response(self.deleted)
+        if what == "requests":
+            return aiohttp.web.json_response(self.request_log)
+        if what == "kubelet":
+            pods = self.kubelet.describe() if self.kubelet is not None else []
+            return aiohttp.web.json_response(pods)
+        if what == "reset" and raw.method == "POST":
+            self.created.clear()
+            self.deleted.clear()
+            self.request_log.clear()
+            return aiohttp.web.json_response({})
+        return aiohttp.web.json_response({"error": f"unknown {raw.path}"}, status=404)
+
+    # -- state changes: metadata the API server owns, recording, validation -------------
+    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        kmock = _kmock()
+        emulator = cast("Any", super())
+        res = request.resource
+        if res is None:
+            return cast("aiohttp.web.StreamResponse", await emulator._handle(request))
+        kind, namespaced = RESOURCES.get(
+            (f"{res.group}/{res.version}" if res.group else res.version, res.plural),
+            (str(res.plural).capitalize(), True),
+        )
+        actor = request.headers.get("X-Standin-Actor", "client")
+        record: dict[str, Any] | None = None
+        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            record = self._prepare_create(request, kind, namespaced, actor)
+        elif request.action == kmock.action.UPDATE and isinstance(request.data, dict):
+            request.data.setdefault("metadata", {})["resourceVersion"] = self.next_rv()
+        elif request.action == kmock.action.DELETE and request.name is not None:
+            self.deleted.append(
+                {"kind": kind, "namespace": request.namespace, "name": request.name,
+                 "options": request.data if isinstance(request.data, dict) else None,
+                 "actor": actor}
+            )  # fmt: skip
+        try:
+            response = cast("aiohttp.web.StreamResponse", await emulator._handle(request))
+        except kmock.KubernetesError as exc:
+            if record is not None:
+                record["status"] = exc.status
+            raise
+        if record is not None:
+            if response.status == 200 and not response.prepared:
+                response.set_status(201)  # as the API server answers a create
+            record["status"] = response.status
+        return response
+
+    def _prepare_create(
+        self, request: Any, kind: str, namespaced: bool, actor: str
+    ) -> dict[str, Any]:
+        obj: dict[str, Any] = request.data
+        sent = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
+        namespace = (request.namespace or meta.get("namespace")) if namespaced else None
+        record: dict[str, Any] = {
+            "kind": sent.get("kind") or kind,
+            "api_version": sent.get("apiVersion") or "",
+            "namespace": namespace,
+            "name": meta.get("name") or "",
+            "manifest": sent,
+            "errors": validate_manifest(sent, self.kube_version),
+            "status": 0,
+            "actor": actor,
+        }
+        self.created.append(record)
+        if self.reject_invalid and record["errors"]:
+            record["status"] = 422
+            raise _kmock().KubernetesError(
+                status=422, reason="Invalid", message="; ".join(record["errors"])
+            )
+        obj.setdefault("kind", kind)
+        if not obj.get("apiVersion"):
+            res = request.resource
+            obj["apiVersion"] = f"{res.group}/{res.version}" if res.group else res.version
+        if namespace:
+            meta["namespace"] = namespace
+        meta.update(uid=str(uuid.uuid4()), resourceVersion=self.next_rv())
+        meta.setdefault("creationTimestamp", _now())
+        meta.setdefault("generation", 1)
+        if kind == "Pod":
+            obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
+        return record
+
+    # -- reads: selectors, list resourceVersion, watch timeouts --------------------------
+    def _selected(self, request: Any, obj: Mapping[str, Any]) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        label_sel = request.params.get("labelSelector", "")
+        field_sel = request.params.get("fieldSelector", "")
+        return label_selector_matches(labels, label_sel) and field_selector_matches(obj, field_sel)
+
+    def _watched(self, request: Any, obj: Mapping[str, Any]) -> bool:
+        """Whether a watch ``request`` (namespace, name, selectors) covers ``obj``."""
+        meta = obj.get("metadata", {})
+        if request.namespace is not None and meta.get("namespace") != request.namespace:
+            return False
+        if request.name is not None and meta.get("name") != request.name:
+            return False
+        return self._selected(request, obj)
+
+    async def _serve_list(self, request: Any) -> Any:
+        listing = cast("dict[str, Any]", await cast("Any", super())._serve_list(request))
+        listing["items"] = [o for o in listing["items"] if self._selected(request, o)]
+        listing["metadata"]["resourceVersion"] = str(self._last_rv)
+        res = request.resource
+        kind, _ = RESOURCES.get(
+            (f"{res.group}/{res.version}" if res.group else res.version, res.plural),
+            ("", True),
+        )
+        if kind:
+            listing["kind"] = f"{kind}List"
+            listing["apiVersion"] = f"{res.group}/{res.version}" if res.group else res.version
+        return listing
+
+    async def _serve_watch(self, request: Any) -> AsyncIterator[Any]:
+        yield b""  # send the headers now: the client waits for them
+        timeout = float(request.params.get("timeoutSeconds") or 0) or None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bus = self._buses[request.resource]
+        async with self._lock:  # mark before listing: no event can fall in between
+            mark = await bus.mark()
+            existing = [
+                obj.raw
+                for (res, ns, name), obj in self._objects.items()
+                if res == request.resource and not obj.deleted
+                if request.namespace is None or ns == request.namespace
+                if request.name is None or name == request.name
+            ]
+        try:
+            for raw_obj in existing:
+                if self._selected(request, raw_obj):
+                    yield {"type": "ADDED", "object": raw_obj}
+            stream = cast("AsyncGenerator[Any, None]", bus.stream(since=mark))
+            try:
+                while True:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    try:
+                        event = await asyncio.wait_for(stream.__anext__(), remaining)
+                    except (asyncio.TimeoutError, StopAsyncIteration):
+                        break
+                    if self._watched(request, event.get("object", {})):
+                        yield event
+            finally:
+                await stream.aclose()
+        finally:
+            await bus.unmark(mark)
+
+    # -- helpers for the kubelet (same process) -------------------------------------------
+    def live_objects(self, plural: str, group_version: str = "v1") -> list[dict[str, Any]]:
+        wanted = _kmock().resource(group_version + "/" + plural)
+        return [
+            obj.raw for (res, _, _), obj in self._objects.items()
+            if res == wanted and not obj.deleted
+        ]  # fmt: skip
+
+
+def _make_emulator_class() -> type[Any]:
+    """Build the kmock subclass lazily: only the server process imports kmock/aiohttp."""
     import attrs
 
-    kmock = importlib.import_module("kmock")
-    KubernetesEmulator, KubernetesError = kmock.KubernetesEmulator, kmock.KubernetesError  # noqa: N806
-    action, resource = kmock.action, kmock.resource
-
     @attrs.define(kw_only=True)
-    class StandInEmulator(KubernetesEmulator):  # type: ignore[misc,valid-type]
+    class StandInEmulator(_StandInBehaviour, _kmock().KubernetesEmulator):  # type: ignore[misc]
         kube_version: str = KUBE_VERSION
         reject_invalid: bool = False
         created: list[dict[str, Any]] = attrs.field(factory=list)
@@ -76,184 +277,6 @@ def _make_emulator_class() -> type[Any]:
         def next_rv(self) -> str:
             self._last_rv = next(self._counter)
             return str(self._last_rv)
-
-        # -- entry point: watch=True, the stand-in's own endpoints -----------------------
-        async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-            if raw.path.startswith("/_standin/"):
-                return await self._serve_standin(raw)
-            watch = raw.query.get("watch")
-            if watch is not None and watch != "true" and watch.lower() in {"true", "1"}:
-                # kubernetes_asyncio sends watch=True; kmock recognises only watch=true.
-                raw = raw.clone(rel_url=raw.rel_url.update_query(watch="true"))
-            actor = raw.headers.get("X-Standin-Actor", "client")
-            if actor != "kubelet":  # the kubelet polls: keep the log to the clients' calls
-                self.request_log.append(
-                    {"method": raw.method, "path": raw.path, "query": dict(raw.query)}
-                )
-            return cast("aiohttp.web.StreamResponse", await super().__call__(raw))
-
-        async def _serve_standin(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.Response:
-            what = raw.path.removeprefix("/_standin/")
-            if what == "created":
-                return aiohttp.web.json_response(self.created)
-            if what == "deleted":
-                return aiohttp.web.json_response(self.deleted)
-            if what == "requests":
-                return aiohttp.web.json_response(self.request_log)
-            if what == "kubelet":
-                pods = self.kubelet.describe() if self.kubelet is not None else []
-                return aiohttp.web.json_response(pods)
-            if what == "reset" and raw.method == "POST":
-                self.created.clear()
-                self.deleted.clear()
-                self.request_log.clear()
-                return aiohttp.web.json_response({})
-            return aiohttp.web.json_response({"error": f"unknown {raw.path}"}, status=404)
-
-        # -- state changes: metadata the API server owns, recording, validation ---------
-        async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
-            res = request.resource
-            if res is None:
-                return cast("aiohttp.web.StreamResponse", await super()._handle(request))
-            kind, namespaced = RESOURCES.get(
-                (f"{res.group}/{res.version}" if res.group else res.version, res.plural),
-                (str(res.plural).capitalize(), True),
-            )
-            actor = request.headers.get("X-Standin-Actor", "client")
-            record: dict[str, Any] | None = None
-            if request.action == action.CREATE and isinstance(request.data, dict):
-                record = self._prepare_create(request, kind, namespaced, actor)
-            elif request.action == action.UPDATE and isinstance(request.data, dict):
-                request.data.setdefault("metadata", {})["resourceVersion"] = self.next_rv()
-            elif request.action == action.DELETE and request.name is not None:
-                self.deleted.append(
-                    {"kind": kind, "namespace": request.namespace, "name": request.name,
-                     "options": request.data if isinstance(request.data, dict) else None,
-                     "actor": actor}
-                )  # fmt: skip
-            try:
-                response = cast("aiohttp.web.StreamResponse", await super()._handle(request))
-            except KubernetesError as exc:
-                if record is not None:
-                    record["status"] = exc.status
-                raise
-            if record is not None:
-                if response.status == 200 and not response.prepared:
-                    response.set_status(201)  # as the API server answers a create
-                record["status"] = response.status
-            return response
-
-        def _prepare_create(
-            self, request: Any, kind: str, namespaced: bool, actor: str
-        ) -> dict[str, Any]:
-            obj: dict[str, Any] = request.data
-            sent = copy.deepcopy(obj)
-            meta = obj.setdefault("metadata", {})
-            if not meta.get("name") and meta.get("generateName"):
-                meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
-            namespace = (request.namespace or meta.get("namespace")) if namespaced else None
-            record: dict[str, Any] = {
-                "kind": sent.get("kind") or kind,
-                "api_version": sent.get("apiVersion") or "",
-                "namespace": namespace,
-                "name": meta.get("name") or "",
-                "manifest": sent,
-                "errors": validate_manifest(sent, self.kube_version),
-                "status": 0,
-                "actor": actor,
-            }
-            self.created.append(record)
-            if self.reject_invalid and record["errors"]:
-                record["status"] = 422
-                raise KubernetesError(
-                    status=422, reason="Invalid", message="; ".join(record["errors"])
-                )
-            obj.setdefault("kind", kind)
-            if not obj.get("apiVersion"):
-                res = request.resource
-                obj["apiVersion"] = f"{res.group}/{res.version}" if res.group else res.version
-            if namespace:
-                meta["namespace"] = namespace
-            meta.update(uid=str(uuid.uuid4()), resourceVersion=self.next_rv())
-            meta.setdefault("creationTimestamp", _now())
-            meta.setdefault("generation", 1)
-            if kind == "Pod":
-                obj["status"] = {"phase": "Pending", "qosClass": _qos_class(obj)}
-            return record
-
-        # -- reads: selectors, list resourceVersion, watch timeouts ------------------------
-        def _selected(self, request: Any, obj: Mapping[str, Any]) -> bool:
-            labels = obj.get("metadata", {}).get("labels") or {}
-            label_sel = request.params.get("labelSelector", "")
-            field_sel = request.params.get("fieldSelector", "")
-            return label_selector_matches(labels, label_sel) and field_selector_matches(
-                obj, field_sel
-            )
-
-        async def _serve_list(self, request: Any) -> Any:
-            listing = cast("dict[str, Any]", await super()._serve_list(request))
-            listing["items"] = [o for o in listing["items"] if self._selected(request, o)]
-            listing["metadata"]["resourceVersion"] = str(self._last_rv)
-            res = request.resource
-            kind, _ = RESOURCES.get(
-                (f"{res.group}/{res.version}" if res.group else res.version, res.plural),
-                ("", True),
-            )
-            if kind:
-                listing["kind"] = f"{kind}List"
-                listing["apiVersion"] = f"{res.group}/{res.version}" if res.group else res.version
-            return listing
-
-        async def _serve_watch(self, request: Any) -> AsyncIterator[Any]:
-            yield b""  # send the headers now: the client waits for them
-            timeout = float(request.params.get("timeoutSeconds") or 0) or None
-            deadline = None if timeout is None else time.monotonic() + timeout
-            bus = self._buses[request.resource]
-            async with self._lock:  # mark before listing: no event can fall in between
-                mark = await bus.mark()
-                existing = [
-                    obj.raw
-                    for (res, ns, name), obj in self._objects.items()
-                    if res == request.resource and not obj.deleted
-                    if request.namespace is None or ns == request.namespace
-                    if request.name is None or name == request.name
-                ]
-            try:
-                for raw_obj in existing:
-                    if self._selected(request, raw_obj):
-                        yield {"type": "ADDED", "object": raw_obj}
-                stream = cast("AsyncGenerator[Any, None]", bus.stream(since=mark))
-                try:
-                    while True:
-                        remaining = None if deadline is None else deadline - time.monotonic()
-                        if remaining is not None and remaining <= 0:
-                            break
-                        try:
-                            event = await asyncio.wait_for(stream.__anext__(), remaining)
-                        except (asyncio.TimeoutError, StopAsyncIteration):
-                            break
-                        obj = event.get("object", {})
-                        meta = obj.get("metadata", {})
-                        if request.namespace is not None and meta.get("namespace") != (
-                            request.namespace
-                        ):
-                            continue
-                        if request.name is not None and meta.get("name") != request.name:
-                            continue
-                        if self._selected(request, obj):
-                            yield event
-                finally:
-                    await stream.aclose()
-            finally:
-                await bus.unmark(mark)
-
-        # -- helpers for the kubelet (same process) ---------------------------------------
-        def live_objects(self, plural: str, group_version: str = "v1") -> list[dict[str, Any]]:
-            wanted = resource(group_version + "/" + plural)
-            return [
-                obj.raw for (res, _, _), obj in self._objects.items()
-                if res == wanted and not obj.deleted
-            ]  # fmt: skip
 
     return StandInEmulator
 

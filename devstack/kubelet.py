@@ -256,63 +256,44 @@ class FakeKubelet:
         self.pods[uid] = run
         await self._event(pod, "Scheduled", f"Successfully assigned {namespace}/{name}")
         if self.run_servers:
-            env = await self._resolve_env(pod, ip)
-            if service_url := env.get("JUPYTERHUB_SERVICE_URL"):
-                parts = urlsplit(service_url)
-                env["JUPYTERHUB_SERVICE_URL"] = urlunsplit(
-                    parts._replace(netloc=f"{ip}:{parts.port or port}")
-                )
-            base_env = {
-                k: v for k, v in os.environ.items()
-                if k in {"PATH", "LANG", "LC_ALL", "PYTHONPATH", "TMPDIR", "SSL_CERT_FILE"}
-            }  # fmt: skip
-            run.env = {**base_env, **env, "HOME": str(home)}
-            run.cmd = singleuser_command(container)
-            with run.log_path.open("ab") as out:
-                run.proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-c",
-                    _DIE_WITH_PARENT,
-                    *run.cmd,
-                    cwd=home,
-                    env=run.env,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,  # own group: stopping the pod stops its children
-                )
-            log.info("pod %s/%s: pid %s on %s:%s", namespace, name, run.proc.pid, ip, port)
+            await self._run_server(pod, run)
         await self._event(pod, "Started", f"Started container {container.get('name', '')}")
-        containers = pod["spec"]["containers"]
-        status = {
-            "phase": "Running",
-            "hostIP": "127.0.0.1",
-            "podIP": ip,
-            "podIPs": [{"ip": ip}],
-            "startTime": run.started_at,
-            "conditions": [
-                {"type": t, "status": "True", "lastTransitionTime": run.started_at}
-                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ],
-            "containerStatuses": [
-                {
-                    "name": c.get("name", ""),
-                    "image": c.get("image", ""),
-                    "imageID": f"standin://{c.get('image', '')}",
-                    "containerID": f"standin://{uid}/{c.get('name', '')}",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": run.started_at}},
-                }
-                for c in containers
-            ],
-        }
         # the scheduler's binding sets spec.nodeName; the stand-in has one node
         await self._request(
             "PATCH",
             f"/api/v1/namespaces/{namespace}/pods/{name}",
-            {"spec": {"nodeName": NODE_NAME}, "status": status},
+            {"spec": {"nodeName": NODE_NAME}, "status": _running_status(pod, run)},
+        )
+
+    async def _run_server(self, pod: dict[str, Any], run: PodRun) -> None:
+        """Start the pod's single-user server as a local process on ``run.ip:run.port``."""
+        env = await self._resolve_env(pod, run.ip)
+        if service_url := env.get("JUPYTERHUB_SERVICE_URL"):
+            parts = urlsplit(service_url)
+            env["JUPYTERHUB_SERVICE_URL"] = urlunsplit(
+                parts._replace(netloc=f"{run.ip}:{parts.port or run.port}")
+            )
+        base_env = {
+            k: v for k, v in os.environ.items()
+            if k in {"PATH", "LANG", "LC_ALL", "PYTHONPATH", "TMPDIR", "SSL_CERT_FILE"}
+        }  # fmt: skip
+        run.env = {**base_env, **env, "HOME": str(run.home)}
+        run.cmd = singleuser_command(pod["spec"]["containers"][0])
+        with run.log_path.open("ab") as out:
+            run.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _DIE_WITH_PARENT,
+                *run.cmd,
+                cwd=run.home,
+                env=run.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # own group: stopping the pod stops its children
+            )
+        log.info(
+            "pod %s/%s: pid %s on %s:%s", run.namespace, run.name, run.proc.pid, run.ip, run.port
         )
 
     async def _report_exit(self, run: PodRun, pod: dict[str, Any]) -> None:
@@ -386,3 +367,31 @@ class FakeKubelet:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+def _running_status(pod: dict[str, Any], run: PodRun) -> dict[str, Any]:
+    """The ``status`` of a pod whose containers all run (every condition true, no restarts)."""
+    return {
+        "phase": "Running",
+        "hostIP": "127.0.0.1",
+        "podIP": run.ip,
+        "podIPs": [{"ip": run.ip}],
+        "startTime": run.started_at,
+        "conditions": [
+            {"type": t, "status": "True", "lastTransitionTime": run.started_at}
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ],
+        "containerStatuses": [
+            {
+                "name": c.get("name", ""),
+                "image": c.get("image", ""),
+                "imageID": f"standin://{c.get('image', '')}",
+                "containerID": f"standin://{run.uid}/{c.get('name', '')}",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": run.started_at}},
+            }
+            for c in pod["spec"]["containers"]
+        ],
+    }

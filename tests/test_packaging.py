@@ -170,3 +170,15 @@ def test_the_library_never_imports_development_code() -> None:
         if name.split(".")[0] in DEVELOPMENT_ONLY
     }
     assert offenders == set()
+
+
+def test_the_development_stack_and_benchmarks_never_import_tests() -> None:
+    """``devstack/`` is the one stack ``make demo``, the tests and the benchmarks share."""
+    offenders = {
+        f"{path.relative_to(REPO_ROOT)}: {name}"
+        for package in ("devstack", "benchmarks")
+        for path in (REPO_ROOT / package).rglob("*.py")
+        for name in _imported_modules(path)
+        if name.split(".")[0] == "tests"
+    }
+    assert offenders == set()

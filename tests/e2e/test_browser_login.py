@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from devstack.browser import ARTIFACTS, chromium
-from tests.e2e.conftest import IAM_HUB_CONFIG, Stack
+from devstack.configs import IAM_HUB_CONFIG
+from devstack.stacks import Stack
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.e2e.conftest import CHECKIN_HUB_CONFIG, Stack, login
+from devstack.configs import CHECKIN_HUB_CONFIG
+from devstack.stacks import Stack, login
 
 pytestmark = pytest.mark.e2e
 

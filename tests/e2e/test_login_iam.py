@@ -15,9 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import RSAAlgorithm
 
+from devstack.configs import IAM_HUB_CONFIG
 from devstack.idp import make_rsa_jwk
 from devstack.login import LoginAttempt, replay
-from tests.e2e.conftest import IAM_HUB_CONFIG, Stack, login
+from devstack.stacks import Stack, login
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from devstack.configs import IAM_HUB_CONFIG
 from devstack.login import hub_login
+from devstack.stacks import Stack
 from iris_jupyterhub.posix import IdentityKey, IdentityRegistry
-from tests.e2e.conftest import IAM_HUB_CONFIG, Stack
 
 pytestmark = pytest.mark.e2e
 

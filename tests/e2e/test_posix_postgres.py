@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from devstack.configs import IAM_HUB_CONFIG
 from devstack.hub import REPO_ROOT, HubProcess
 from devstack.idp import IdPProcess, default_clients, free_port
 from devstack.login import hub_login
 from devstack.postgres import PostgresServer, postgres_server
+from devstack.stacks import USERS
 from iris_jupyterhub.posix import IdentityRegistry
-from tests.e2e.conftest import IAM_HUB_CONFIG, USERS
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from devstack.configs import CHECKIN_HUB_CONFIG, IAM_HUB_CONFIG
 from devstack.login import hub_login
-from tests.e2e.conftest import CHECKIN_HUB_CONFIG, IAM_HUB_CONFIG, Stack, restore_idp
+from devstack.stacks import Stack, restore_idp
 
 pytestmark = pytest.mark.e2e
 

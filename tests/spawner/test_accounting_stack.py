@@ -21,12 +21,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.configs import IRIS_SPAWNER_CONFIG as IRIS_CONFIG
+from devstack.configs import KUBE_NAMESPACE
 from devstack.hub import REPO_ROOT
 from devstack.kubelet import NODE_NAME
+from devstack.stacks import KubeStack
 from iris_jupyterhub.accounting import AccountingStore, SessionRecord
 from iris_jupyterhub.accounting.reconcile import parse_kube_time
-from tests.spawner.conftest import KUBE_NAMESPACE, KubeStack
-from tests.spawner.test_iris_spawner import CONFIG as IRIS_CONFIG
 
 pytestmark = pytest.mark.e2e
 

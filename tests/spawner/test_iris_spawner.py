@@ -7,60 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.spawner.conftest import KubeStack
+from devstack.configs import IRIS_SPAWNER_CONFIG as CONFIG
+from devstack.stacks import KubeStack
 
 pytestmark = pytest.mark.e2e
-
-PROFILES = [
-    {
-        "display_name": "Standard",
-        "slug": "standard",
-        "default": True,
-        "resources": {"cpu": 1, "memory": "2G"},
-        "profile_options": {
-            "image": {
-                "display_name": "Image",
-                "choices": {
-                    "base": {
-                        "display_name": "Base",
-                        "default": True,
-                        "kubespawner_override": {"image": "quay.io/jupyter/base-notebook:latest"},
-                    },
-                    "scipy": {
-                        "display_name": "SciPy",
-                        "kubespawner_override": {"image": "quay.io/jupyter/scipy-notebook:latest"},
-                    },
-                },
-                "unlisted_choice": {
-                    "enabled": True,
-                    "display_name": "Custom image",
-                    "validation_regex": r"quay\.io/jupyter/[a-z-]+:[a-z0-9.-]+",
-                    "allowed_image_registries": ["quay.io"],
-                    "kubespawner_override": {"image": "{value}"},
-                },
-            }
-        },
-    },
-    {
-        "display_name": "LSST GPU",
-        "slug": "lsst-gpu",
-        "allowed_groups": ["iris/lsst"],
-        "resources": {"cpu": 2, "memory": "4G", "gpu": 1},
-        "kubespawner_override": {"extra_resource_limits": {"example.com/fpga": "1"}},
-    },
-]
-
-CONFIG = f"""
-c.JupyterHub.spawner_class = "iris"
-c.IRISSpawner.namespace = "jhub"
-c.IRISSpawner.image = "quay.io/jupyter/base-notebook:latest"
-c.IRISSpawner.cmd = ["jupyterhub-singleuser"]
-c.IRISSpawner.args = []
-c.IRISSpawner.start_timeout = 60
-c.IRISSpawner.http_timeout = 60
-c.IRISSpawner.profile_list = {PROFILES!r}
-c.IRISSpawner.group_quotas = {{"dune": {{"servers": 0}}}}
-"""
 
 
 @pytest.fixture(scope="module")

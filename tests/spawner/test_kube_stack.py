@@ -9,8 +9,9 @@ import time
 import httpx
 import pytest
 
+from devstack.configs import KUBE_IMAGE, KUBE_NAMESPACE
 from devstack.kube import KubeStandIn, field_selector_matches, label_selector_matches
-from tests.spawner.conftest import KUBE_IMAGE, KUBE_NAMESPACE, KubeStack
+from devstack.stacks import KubeStack
 
 USER = "aresearcher"  # IdP login "ada"
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from devstack.browser import ARTIFACTS, chromium
+from devstack.configs import IRIS_SPAWNER_CONFIG as CONFIG
 from devstack.hub import REPO_ROOT
-from tests.spawner.conftest import KubeStack
-from tests.spawner.test_iris_spawner import CONFIG
+from devstack.stacks import KubeStack
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

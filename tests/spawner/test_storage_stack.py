@@ -17,9 +17,9 @@ import pytest
 
 from devstack.kube import KubeStandIn
 from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
+from devstack.stacks import KubeStack
 from devstack.stub_server import stub_server
 from tests.e2e.test_startup import start_failure
-from tests.spawner.conftest import KubeStack
 
 pytestmark = pytest.mark.e2e
 
