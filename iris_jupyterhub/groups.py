@@ -48,6 +48,7 @@ __all__ = [
     "HeldGroups",
     "all_rules_match",
     "any_rule_matches",
+    "group_name_error",
     "group_names",
     "group_syntax_error",
     "membership_from_string",
@@ -105,6 +106,16 @@ def group_syntax_error(vo: str, path: tuple[str, ...], role: str | None) -> str 
             "A-Z a-z 0-9 . _ - and not start with . -"
         )
     return None
+
+
+def group_name_error(group: str) -> str | None:
+    """Say what is wrong with a group name without a role (``vo[/sub...]``), or ``None``.
+
+    The same rules as :func:`group_syntax_error`, for text that names a group only (the
+    identity registry's groups and ``group_aliases``): a ``:role=`` suffix is an error.
+    """
+    vo, *path = group.split("/")
+    return group_syntax_error(vo, tuple(path), None)
 
 
 def _canonical(group: str, role: str | None) -> str:

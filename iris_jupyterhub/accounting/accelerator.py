@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .apel import ApelOptions, global_user_name
-from .records import SessionRecord, epoch, fqan, next_month, utc
+from .records import SessionRecord, epoch, fqan, months_between, next_month, utc
 
 __all__ = ["MESSAGE_TYPE", "MESSAGE_VERSION", "accelerator_messages", "accelerator_records"]
 
@@ -54,8 +54,7 @@ def accelerator_records(
     start, end, as_of = utc(start), utc(end), utc(as_of)
     begin = record.start
     last = max(record.end if record.end is not None else as_of, begin)
-    first = datetime(begin.year, begin.month, 1, tzinfo=timezone.utc)
-    while first <= last:
+    for first in months_between(begin, last):
         following = next_month(first)
         if first < end and following > start:
             available = max(0, epoch(min(last, following)) - epoch(max(begin, first)))
@@ -74,7 +73,6 @@ def accelerator_records(
             if model:
                 usage["Model"] = model
             yield usage
-        first = following
 
 
 def accelerator_messages(

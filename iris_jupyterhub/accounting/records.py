@@ -33,11 +33,12 @@ The closed set :data:`END_REASONS`:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+
+from ..groups import GroupMembership, membership_from_string
 
 __all__ = [
     "END_REASONS",
@@ -55,11 +56,6 @@ __all__ = [
 
 END_REASONS = ("stopped", "poll", "vanished", "failed")
 """Why a session ended (see the module documentation)."""
-
-_CANONICAL_RE = re.compile(
-    r"(?P<path>[A-Za-z0-9_][A-Za-z0-9._+@-]*(?:/[A-Za-z0-9_][A-Za-z0-9._+@-]*)*)"
-    r"(?::role=(?P<role>[A-Za-z0-9_][A-Za-z0-9._-]*))?"
-)
 
 
 def utc(value: datetime) -> datetime:
@@ -159,11 +155,12 @@ def allocated_memory(record: SessionRecord) -> int | None:
 
 
 @lru_cache(maxsize=4096)
-def _parse_canonical(canonical_group: str) -> tuple[str, str | None]:
-    match = _CANONICAL_RE.fullmatch(canonical_group)
-    if match is None:
-        raise ValueError(f"not a canonical group 'vo[/sub...][:role=x]': {canonical_group[:80]!r}")
-    return match.group("path"), match.group("role")
+def _membership(canonical_group: str) -> GroupMembership:
+    """The membership a record is charged to (:mod:`iris_jupyterhub.groups` syntax)."""
+    try:
+        return membership_from_string(canonical_group)
+    except ValueError as e:
+        raise ValueError(f"not a canonical group: {e}") from None
 
 
 def fqan(canonical_group: str | None) -> str:
@@ -175,16 +172,15 @@ def fqan(canonical_group: str | None) -> str:
     """
     if canonical_group is None:
         return ""
-    path, role = _parse_canonical(canonical_group)
-    return f"/{path}/Role={role or 'NULL'}/Capability=NULL"
+    membership = _membership(canonical_group)
+    return f"/{membership.group}/Role={membership.role or 'NULL'}/Capability=NULL"
 
 
 def vo_of(canonical_group: str | None) -> str | None:
     """The VO (first component) of a canonical group: ``"vo/sub:role=x"`` gives ``"vo"``."""
     if canonical_group is None:
         return None
-    path, _ = _parse_canonical(canonical_group)
-    return path.split("/", 1)[0]
+    return _membership(canonical_group).vo
 
 
 def month_start(value: datetime) -> datetime:

@@ -26,7 +26,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 
 from ..errors import http_error, service_unavailable
-from ..groups import memberships_from_auth_state, parse_group_rule
+from ..groups import group_names, memberships_from_auth_state, parse_group_rule
 from ..startup import check_config as check_components
 from .claims import canonical_groups
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
@@ -287,7 +287,7 @@ class OIDCAuthenticator(OIDCSettings, RefreshMixin, OAuthenticator):  # type: ig
 
     async def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
         """JupyterHub groups to sync: the canonical group names, without roles."""
-        return {m.group for m in memberships_from_auth_state(auth_state)}
+        return set(group_names(memberships_from_auth_state(auth_state)))
 
     async def update_auth_model(self, auth_model: dict[str, Any]) -> dict[str, Any]:
         """Admin from ``admin_groups``; the group rules that admit the user, kept in

@@ -40,9 +40,10 @@ class RefreshMixin:
 
         Returns the new auth model, ``False`` when the user must log in again (refresh
         token expired or revoked), or raises a 403 when the provider says the user is no
-        longer allowed (left the VO). Before that 403, the hub groups and the memberships
-        stored in ``auth_state`` are brought up to date, so a refused user keeps neither
-        the groups nor the JupyterHub roles granted to them.
+        longer allowed (left the VO, or is blocked). Before that 403, the hub groups and
+        the memberships stored in ``auth_state`` are brought up to date, so a refused user
+        keeps neither the groups nor the JupyterHub roles granted to them; a blocked user
+        is left in no hub group.
         """
         previous = await user.get_auth_state()
         if not previous:
@@ -70,6 +71,9 @@ class RefreshMixin:
                 "so it cannot be used until you log in again.",
             )
         if not self.check_blocked_users(user.name, auth_model):
+            # no hub group for a blocked user, whatever the provider says (JupyterHub
+            # empties a blocked user's groups at start-up too)
+            await self._apply_before_refusal(user, {**auth_model, "groups": []})
             raise http_error(403, "Your account has been blocked on this hub.")
         try:
             allowed = await self.check_allowed(user.name, auth_model)

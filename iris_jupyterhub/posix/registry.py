@@ -27,6 +27,7 @@ from traitlets.config import LoggingConfigurable
 
 from .. import db
 from ..db import utcnow
+from ..groups import group_name_error
 from . import store
 from .accounts import (
     IdentityKey,
@@ -45,7 +46,7 @@ from .integrity import find_problems
 from .models import Group, Identity, Membership
 from .pinning import pin_identity
 from .queries import AccountRow, has_conflicts, read_account
-from .settings import RegistrySettings, group_syntax_error
+from .settings import RegistrySettings
 
 __all__ = ["IdentityRegistry"]
 
@@ -111,7 +112,7 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
         """Valid groups after ``group_aliases``, sorted, without duplicates; others logged."""
         result: set[str] = set()
         for group in groups:
-            problem = group_syntax_error(group) if isinstance(group, str) else "not text"
+            problem = group_name_error(group) if isinstance(group, str) else "not text"
             if problem:
                 self.log.warning("Identity registry: skipping group %r: %s", group, problem)
                 continue

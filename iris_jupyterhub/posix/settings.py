@@ -8,37 +8,22 @@ fails at hub start-up with a message that names the option.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from traitlets import Dict, Float, Int, Set, Tuple, Unicode, validate
 from traitlets.config import Configurable
 
 from ..db import check_db_url
+from ..groups import group_name_error
 from .names import DEFAULT_RESERVED_NAMES
 
-__all__ = ["MAX_POSIX_ID", "SYSTEM_ID_MAX", "RegistrySettings", "group_syntax_error"]
+__all__ = ["MAX_POSIX_ID", "SYSTEM_ID_MAX", "RegistrySettings"]
 
 MAX_POSIX_ID = 2**31 - 2
 """Largest id handed out: fits tools that store ids as 32-bit signed integers."""
 
 SYSTEM_ID_MAX = 65535
 """Ids up to this value (system accounts, ``nobody`` 65534) are never handed out."""
-
-_COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+@-]{0,127}")
-
-
-def group_syntax_error(group: str) -> str | None:
-    """What is wrong with a canonical group name (``vo[/sub...]``, no role), or None."""
-    if not group or len(group) > 255:
-        return "a group must be 1-255 characters"
-    for component in group.split("/"):
-        if _COMPONENT_RE.fullmatch(component) is None:
-            return (
-                f"group component {component[:40]!r} must be 1-128 characters of "
-                "A-Z a-z 0-9 . _ + @ - not starting with . + @ -"
-            )
-    return None
 
 
 def _range_error(name: str, value: Any) -> tuple[int, int]:
@@ -136,7 +121,7 @@ class RegistrySettings(Configurable):
         aliases = dict(proposal.value)
         for alias, target in aliases.items():
             for group in (alias, target):
-                problem = group_syntax_error(group)
+                problem = group_name_error(group)
                 if problem:
                     raise ValueError(f"IdentityRegistry.group_aliases: {group!r}: {problem}")
             if target in aliases:

@@ -144,3 +144,33 @@ def test_blocked_user_is_refused_at_login(strict: Stack) -> None:
     attempt = hub_login(strict.hub.url, "carol", "carol-pass")
     assert attempt.status == 403
     assert strict.hub.api("GET", "/users/cadmin").status_code == 404
+
+
+def test_blocked_user_loses_hub_groups_before_the_403(stack_factory: Callable[..., Stack]) -> None:
+    """The blocked-user refusal at refresh leaves the user in no hub group (and so with no
+    role granted to one), as JupyterHub does to blocked users at start-up, and keeps the
+    tokens and memberships the provider returned, like the other refusals."""
+    stack = stack_factory("iam", IAM_HUB_CONFIG)
+    assert hub_login(stack.hub.url, "bob", "bob-pass").status == 302
+    before = stack.hub.api("GET", "/users/bbuilder").json()
+    assert before["groups"] == ["iris"]
+    stack.hub.config += '\nc.IAMAuthenticator.blocked_users = {"bbuilder"}\n'
+    stack.hub.restart()
+    # JupyterHub empties a blocked user's groups at start-up; one granted after that (by
+    # an admin here, or while a custom check_blocked_users blocks at run time) must not
+    # survive the refusal
+    added = stack.hub.api("POST", "/groups/iris/users", json={"users": ["bbuilder"]})
+    assert added.status_code == 200, added.text
+    assert stack.hub.api("GET", "/users/bbuilder").json()["groups"] == ["iris"]
+
+    r = spawn(stack, "bbuilder")
+    # refused by the refresh of a token-authenticated request, which JupyterHub reports as
+    # "Missing or invalid credentials"; the reason is in the hub log
+    assert r.status_code == 403, r.text
+    assert "Your account has been blocked on this hub" in stack.hub.log_text()
+    after = stack.hub.api("GET", "/users/bbuilder").json()
+    assert after["servers"] == {}
+    assert after["groups"] == []
+    assert "bbuilder" not in stack.hub.api("GET", "/groups/iris").json()["users"]
+    assert after["auth_state"]["groups"] == ["iris"]
+    assert after["auth_state"]["access_token"] != before["auth_state"]["access_token"]
