@@ -23,12 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .security import run_as, security_settings
+from .security import RunAs, run_as, security_settings
 
 if TYPE_CHECKING:
     from ..storage.volumes import PodStorage
 
-__all__ = ["PodSettings", "build_pod", "literal", "spawner_traits"]
+__all__ = ["PodSettings", "build_pod", "literal", "pod_for", "spawner_traits"]
 
 #: Prefix of the keys of storage entries in dict-shaped KubeSpawner traits.
 STORAGE_KEY_PREFIX = "iris-storage-"
@@ -86,7 +86,13 @@ def build_pod(
     Raises:
         SpawnRequestError: As :func:`~iris_jupyterhub.spawner.security.run_as`.
     """
-    run = run_as(posix, chosen_group, stale_fallback=stale_fallback)
+    return pod_for(run_as(posix, chosen_group, stale_fallback=stale_fallback), storage)
+
+
+def pod_for(run: RunAs, storage: PodStorage | None) -> PodSettings:
+    """:func:`build_pod` for an identity already checked by
+    :func:`~iris_jupyterhub.spawner.security.run_as` (the spawner checks it before the
+    quota and storage steps, and does not check it twice)."""
     shares = bool(storage is not None and storage.volumes)
     home = storage.home if storage is not None else None
     security = security_settings(run, fs_group=not shares, home=home)

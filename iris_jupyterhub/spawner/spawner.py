@@ -24,7 +24,7 @@ from .charging import admitted_rules, charge_group, granting_rules
 from .checks import validate_gpu_option
 from .errors import SpawnRequestError
 from .form import associate_labels, canonical_of, charge_line, group_fieldset
-from .pod import PodSettings, build_pod, spawner_traits
+from .pod import PodSettings, pod_for, spawner_traits
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
 from .resolution import profile_list_for_form, resolve_request, visible_profiles
@@ -250,7 +250,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         self._check_quota(canonical, resources)
         # last: a request refused above never creates a share (ManilaStorage, if enabled)
         storage = await prepare_storage(self, auth_state, profile_storage=profile_storage)
-        self._apply_pod(build_pod(posix, run.group, storage))
+        self._apply_pod(pod_for(run, storage))
         self.user_options = {**options, "group": run.group}
         self._iris_state = {
             "group": canonical,

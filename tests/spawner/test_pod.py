@@ -217,3 +217,11 @@ def test_pod_settings_are_plain_data() -> None:
     pod = build_pod(ALICE, "iris", STORAGE)
     assert isinstance(pod, PodSettings)
     assert pod == build_pod(copy.deepcopy(ALICE), "iris", STORAGE)
+
+
+def test_pod_for_a_checked_identity_is_build_pod() -> None:
+    from iris_jupyterhub.spawner.pod import pod_for
+    from iris_jupyterhub.spawner.security import run_as
+
+    for group, storage in ((None, None), ("lsst", STORAGE), ("lsst", None)):
+        assert pod_for(run_as(ALICE, group), storage) == build_pod(ALICE, group, storage)
