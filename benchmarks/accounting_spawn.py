@@ -27,9 +27,9 @@ from benchmarks.spawner_hub import (
     SpawnClient,
     _hub_configs,
     _hub_spawn_seconds,
-    _stop_stack,
     interleaved_cycles,
     logged_in,
+    stacks_cleanup,
     start_kube_stacks,
 )
 from devstack.stub_server import stub_server
@@ -58,43 +58,31 @@ def bench(workdir: Path, sizes: Sizes, out: Out) -> None:
     stacks: dict[str, Any] = {}
     clients: dict[str, SpawnClient] = {}
     kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
-    with stub_server() as port, kube:
+    with stub_server() as port, kube, stacks_cleanup(stacks, clients, out):
+        iris = _hub_configs(port)["IRISSpawner"]
+        configs = {
+            "accounting": iris,
+            "no-accounting": iris + (
+                "c.SessionAccounting.enabled = False\n"
+                'c.KubeSpawner.pod_name_template = "noacct-{username}--{servername}"\n'
+            ),
+        }  # fmt: skip
+        stacks.update(start_kube_stacks(workdir, configs, kube))
+        clients.update({name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()})
+        spawn, stop = interleaved_cycles(clients, sizes.warmup, sizes.spawns)
+        hub_log = stacks["accounting"].hub.log_text()
+        hub_took = {
+            name: _hub_spawn_seconds(ks.hub.log_text())[-sizes.spawns :]
+            for name, ks in stacks.items()
+        }
+        db = stacks["accounting"].hub.workdir / "iris-identities.sqlite"
+        store = AccountingStore.from_url(f"sqlite:///{db}")
         try:
-            iris = _hub_configs(port)["IRISSpawner"]
-            configs = {
-                "accounting": iris,
-                "no-accounting": iris + (
-                    "c.SessionAccounting.enabled = False\n"
-                    'c.KubeSpawner.pod_name_template = "noacct-{username}--{servername}"\n'
-                ),
-            }  # fmt: skip
-            stacks.update(start_kube_stacks(workdir, configs, kube))
-            clients.update(
-                {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
-            )
-            spawn, stop = interleaved_cycles(clients, sizes.warmup, sizes.spawns)
-            hub_log = stacks["accounting"].hub.log_text()
-            hub_took = {
-                name: _hub_spawn_seconds(ks.hub.log_text())[-sizes.spawns :]
-                for name, ks in stacks.items()
-            }
-            db = stacks["accounting"].hub.workdir / "iris-identities.sqlite"
-            store = AccountingStore.from_url(f"sqlite:///{db}")
-            try:
-                records = store.open_sessions()
-                now = datetime.now(timezone.utc)
-                total = sum(1 for _ in store.iter_sessions(now - timedelta(1), now))
-            finally:
-                store.close()
-        except BaseException:
-            for name, ks in stacks.items():
-                out(f"--- hub {name} ---\n{ks.hub.log_tail(20)}")
-            raise
+            records = store.open_sessions()
+            now = datetime.now(timezone.utc)
+            total = sum(1 for _ in store.iter_sessions(now - timedelta(1), now))
         finally:
-            for client in clients.values():
-                client.close()
-            for ks in stacks.values():
-                _stop_stack(ks)
+            store.close()
 
     out(
         f"[1] Spawn and stop through the hub with and without session accounting; "

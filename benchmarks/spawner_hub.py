@@ -14,6 +14,7 @@ import contextlib
 import re
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,27 @@ def _stop_stack(ks: Any) -> None:
         ks.stack.idp.stop()
 
 
+@contextlib.contextmanager
+def stacks_cleanup(
+    stacks: dict[str, Any], clients: dict[str, Any], out: Out, kube: Any = None
+) -> Iterator[None]:
+    """Around a hub benchmark: on failure print each hub's (and the stand-in's) log tail;
+    always close the clients and stop the hubs (before the stand-in goes)."""
+    try:
+        yield
+    except BaseException:
+        for name, ks in stacks.items():
+            out(f"--- hub {name} ---\n{ks.hub.log_tail(20)}")
+        if kube is not None:
+            out(f"--- kube stand-in ---\n{kube.log_tail(20)}")
+        raise
+    finally:
+        for client in clients.values():
+            client.close()
+        for ks in stacks.values():
+            _stop_stack(ks)
+
+
 def start_kube_stacks(workdir: Path, configs: dict[str, str], kube: Any) -> dict[str, Any]:
     """An IdP + hub per config (after ``IAM_HUB_CONFIG + KUBE_HUB_CONFIG``) against ``kube``,
     started in parallel; all or none."""
@@ -160,34 +182,20 @@ def bench_spawn(workdir: Path, warmup: int, spawns: int, out: Out) -> None:
     stacks: dict[str, Any] = {}
     clients: dict[str, SpawnClient] = {}
     kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
-    with stub_server() as port, kube:
-        try:
-            stacks.update(start_kube_stacks(workdir, _hub_configs(port), kube))
-            clients.update(
-                {name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()}
-            )
-            up = time.perf_counter() - t0
-            spawn, stop = interleaved_cycles(clients, warmup, spawns)
-            manifests = {
-                name: [r.manifest for r in kube.created("Pod")
-                       if r.manifest["metadata"]["name"].startswith(prefix)]
-                for name, prefix in (("IRISSpawner", "jupyter-"), ("KubeSpawner", "vanilla-"))
-            }  # fmt: skip
-            invalid = kube.validation_errors()
-            hub_took = {
-                name: _hub_spawn_seconds(ks.hub.log_text())[-spawns:]
-                for name, ks in stacks.items()
-            }
-        except BaseException:
-            for name, ks in stacks.items():
-                out(f"--- hub {name} ---\n{ks.hub.log_tail(20)}")
-            out(f"--- kube stand-in ---\n{kube.log_tail(20)}")
-            raise
-        finally:
-            for client in clients.values():
-                client.close()
-            for ks in stacks.values():
-                _stop_stack(ks)
+    with stub_server() as port, kube, stacks_cleanup(stacks, clients, out, kube):
+        stacks.update(start_kube_stacks(workdir, _hub_configs(port), kube))
+        clients.update({name: logged_in(ks, "ada", "aresearcher") for name, ks in stacks.items()})
+        up = time.perf_counter() - t0
+        spawn, stop = interleaved_cycles(clients, warmup, spawns)
+        manifests = {
+            name: [r.manifest for r in kube.created("Pod")
+                   if r.manifest["metadata"]["name"].startswith(prefix)]
+            for name, prefix in (("IRISSpawner", "jupyter-"), ("KubeSpawner", "vanilla-"))
+        }  # fmt: skip
+        invalid = kube.validation_errors()
+        hub_took = {
+            name: _hub_spawn_seconds(ks.hub.log_text())[-spawns:] for name, ks in stacks.items()
+        }
 
     out(
         f"[3] Spawn latency through the hub, Kubernetes stand-in (fake kubelet, "
