@@ -39,11 +39,12 @@ import importlib.util
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from devstack.hub import HubProcess
 from devstack.idp import (
@@ -54,6 +55,8 @@ from devstack.idp import (
     make_rsa_jwk,
 )
 from devstack.kube import KubeStandIn
+from devstack.openstack import APP_CRED_ID, APP_CRED_SECRET, OpenStackServer
+from devstack.postgres import find_pg_bin, postgres_server
 from devstack.stacks import USERS, KubeStack, Stack
 from tests.helm.chart import (
     CHART_MISSING,
@@ -73,10 +76,7 @@ pytestmark = [
 ]
 
 POD_ETC = "/usr/local/etc/jupyterhub"
-VALUES_FILE = VALUES_FILES["values-minimal.yaml"]
-GPU_GROUP = "iris/gpu"  # the GPU profile's allowed group in values-minimal.yaml
-#: The Kubernetes Secret an admin creates before installing (values-minimal.yaml's header).
-CLUSTER_SECRETS = {"iris-hub-secrets": {"iam-client-secret": DEFAULT_CLIENT_SECRET}}
+GPU_GROUP = "iris/gpu"  # the GPU profile's allowed group in both values files
 
 
 def _secret_data(secret: dict[str, Any]) -> dict[str, str]:
@@ -127,11 +127,14 @@ def lay_out_hub_pod(objects: list[dict[str, Any]], root: Path) -> Path:
 
 
 def hub_pod_env(
-    objects: list[dict[str, Any]], services: dict[str, tuple[str, int]]
+    objects: list[dict[str, Any]],
+    services: dict[str, tuple[str, int]],
+    cluster_secrets: dict[str, dict[str, str]],
 ) -> dict[str, str]:
-    """The hub container's environment: its ``env`` with references resolved, plus the
+    """The hub container's environment: its ``env`` with references resolved (from the
+    rendered hub Secret and ``cluster_secrets``, those an admin creates), plus the
     ``<NAME>_SERVICE_HOST``/``_PORT`` variables of ``services`` (name -> address)."""
-    secrets = {**CLUSTER_SECRETS}
+    secrets = {**cluster_secrets}
     secrets["hub"] = _secret_data(find(objects, "Secret", "hub"))
     container = find(objects, "Deployment", "hub")["spec"]["template"]["spec"]["containers"][0]
     env: dict[str, str] = {}
@@ -173,150 +176,274 @@ c.JupyterHub.load_roles = [
 """
 
 
-@pytest.fixture(scope="module")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeStandIn]:
-    standin = KubeStandIn(tmp_path_factory.mktemp("kube"))
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
+@dataclass
+class LocalIdP:
+    """The real IdP, with one redirect URI per hub port; ada is also in the GPU group."""
+
+    process: IdPProcess
+    ports: dict[str, int]
+    keys: dict[str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[IdPProcess, int, dict]]:
-    """The real IdP; ada is also in the GPU group (as an IAM admin would add her)."""
-    hub_port = free_port()
+def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIdP]:
+    ports = {name: free_port() for name in VALUES_FILES}
     keys = {"iam": make_rsa_jwk("iam-key-1"), "checkin": make_rsa_jwk("checkin-key-1")}
-    workdir = tmp_path_factory.mktemp("idp")
+    callbacks = [f"http://127.0.0.1:{port}/hub/oauth_callback" for port in ports.values()]
     process = IdPProcess(
         REPO_ROOT,
-        workdir,
-        clients=default_clients([f"http://127.0.0.1:{hub_port}/hub/oauth_callback"]),
+        tmp_path_factory.mktemp("idp"),
+        clients=default_clients(callbacks),
         provider_jwks={name: {"keys": [jwk]} for name, jwk in keys.items()},
     )
     process.start()
     try:
-        ada = json.loads(json.dumps(USERS[("iam", "ada")]))
+        ada = json.loads(json.dumps(USERS[("iam", "ada")]))  # as an IAM admin would add her
         ada["userinfo"]["groups"].append(GPU_GROUP)
         ada["id_token"]["wlcg.groups"].append(f"/{GPU_GROUP}")
         process.upsert_user("iam", ada)
-        yield process, hub_port, keys
+        yield LocalIdP(process, ports, keys)
     finally:
         process.stop()
 
 
-@pytest.fixture(scope="module")
-def rendered(
-    idp: tuple[IdPProcess, int, dict], tmp_path_factory: pytest.TempPathFactory
-) -> list[dict[str, Any]]:
-    process, hub_port, _keys = idp
-    # helm install -f helm/values-minimal.yaml --set-file ... (as documented), and --set:
-    local = {
-        "custom": {
-            "iris": {
-                "hubUrl": f"http://127.0.0.1:{hub_port}",
-                "iam": {"issuer": process.issuer("iam"), "clientId": "hub"},
-            }
-        }
-    }
-    values = merge(install_values(VALUES_FILE), local)
-    with packaged_chart(tmp_path_factory.mktemp("chart")) as chart:
-        chart.validate_schema(values)
-        return render(chart, values)
+@dataclass
+class ChartHub:
+    """A hub started from the chart's config: the rendered objects and the running stack."""
+
+    objects: list[dict[str, Any]]
+    stack: KubeStack
 
 
-@pytest.fixture(scope="module")
+@contextmanager
 def chart_hub(
-    rendered: list[dict[str, Any]],
-    idp: tuple[IdPProcess, int, dict],
-    kube: KubeStandIn,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[KubeStack]:
-    process, hub_port, keys = idp
-    etc = tmp_path_factory.mktemp("usr-local-etc-jupyterhub")
-    chart_config = lay_out_hub_pod(rendered, etc)
-    hub_api, proxy_api = free_port(), free_port()
-    env = hub_pod_env(
-        rendered,
+    values_file: str,
+    local: dict[str, Any],
+    cluster_secrets: dict[str, dict[str, str]],
+    idp: LocalIdP,
+    workdir: Path,
+) -> Iterator[ChartHub]:
+    """``helm install -f <values_file> --set-file ...`` (as documented) plus ``--set`` of
+    ``local`` (what points at this machine), laid out and started as the hub pod."""
+    port = idp.ports[values_file]
+    local = merge(
         {
-            "hub": ("127.0.0.1", hub_api),
-            "proxy-api": ("127.0.0.1", proxy_api),
-            "proxy-public": ("127.0.0.1", hub_port),
+            "custom": {
+                "iris": {
+                    "hubUrl": f"http://127.0.0.1:{port}",
+                    "iam": {"issuer": idp.process.issuer("iam"), "clientId": "hub"},
+                }
+            }
         },
+        local,
     )
-    env.update(kube.env)  # KUBECONFIG: the stand-in instead of the in-cluster API
-    hub = HubProcess(tmp_path_factory.mktemp("hub"), hub_port, "", env=env)
-    hub.config = local_overrides(chart_config, hub, hub_api, proxy_api)
-    hub.start()
-    stack = KubeStack(stack=Stack(idp=process, hub=hub, provider="iam", keys=keys), kube=kube)
+    values = merge(install_values(VALUES_FILES[values_file]), local)
+    with packaged_chart(workdir / "chart") as chart:
+        chart.validate_schema(values)
+        objects = render(chart, values)
+    chart_config = lay_out_hub_pod(objects, workdir / "usr-local-etc-jupyterhub")
+    hub_api, proxy_api = free_port(), free_port()
+    services = {
+        "hub": ("127.0.0.1", hub_api),
+        "proxy-api": ("127.0.0.1", proxy_api),
+        "proxy-public": ("127.0.0.1", port),
+    }
+    with KubeStandIn(workdir / "kube") as kube:
+        env = hub_pod_env(objects, services, cluster_secrets)
+        env.update(kube.env)  # KUBECONFIG: the stand-in instead of the in-cluster API
+        hub = HubProcess(workdir / "hub", port, "", env=env)
+        hub.config = local_overrides(chart_config, hub, hub_api, proxy_api)
+        hub.start()
+        stack = Stack(idp=idp.process, hub=hub, provider="iam", keys=idp.keys)
+        try:
+            yield ChartHub(objects, KubeStack(stack=stack, kube=kube))
+        finally:
+            hub.stop()  # before the stand-in (KubeSpawner's reflectors); not the IdP
+
+
+@pytest.fixture(scope="module")
+def minimal(idp: LocalIdP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartHub]:
+    secrets = {"iris-hub-secrets": {"iam-client-secret": DEFAULT_CLIENT_SECRET}}
+    workdir = tmp_path_factory.mktemp("minimal")
+    with chart_hub("values-minimal.yaml", {}, secrets, idp, workdir) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def openstack() -> Iterator[OpenStackServer]:
+    server = OpenStackServer(share_ready_polls=1)
+    server.start()
     try:
-        yield stack
+        yield server
     finally:
-        hub.stop()  # the IdP and the stand-in are stopped by their own fixtures
+        server.stop()
 
 
-def test_the_chart_config_loaded_every_snippet(chart_hub: KubeStack) -> None:
-    log = chart_hub.hub.log_text()
-    for name in ("10-iris-iam.py", "30-profiles.py", "99-iris-check.py"):
+@pytest.fixture(scope="module")
+def complete(
+    idp: LocalIdP, openstack: OpenStackServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ChartHub]:
+    """helm/values.yaml: PostgreSQL (hub database; registry and accounting in another
+    database), Manila on the fake OpenStack, accounting exports into the workdir."""
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    workdir = tmp_path_factory.mktemp("complete")
+    with postgres_server("jupyterhub") as pg:
+        iris_db = pg.create_database("iris")
+        secrets = {
+            "iris-hub-secrets": {
+                "iam-client-secret": DEFAULT_CLIENT_SECRET,
+                "hub-db-password": "unused-with-trust-authentication",
+                "registry-db-url": iris_db,
+                "accounting-db-url": iris_db,
+            },
+            "iris-openstack": {
+                "application-credential-id": APP_CRED_ID,
+                "application-credential-secret": APP_CRED_SECRET,
+            },
+        }
+        local = {
+            "hub": {"db": {"url": pg.url_for("jupyterhub")}},
+            "custom": {
+                "iris": {
+                    "storage": {"authUrl": openstack.auth_url},
+                    "accounting": {
+                        "xdmodDir": str(workdir / "xdmod"),
+                        "apelSpoolDir": str(workdir / "apel"),
+                    },
+                }
+            },
+        }
+        with chart_hub("values.yaml", local, secrets, idp, workdir) as hub:
+            yield hub
+
+
+SNIPPETS = {
+    "values-minimal.yaml": ["10-iris-iam.py", "30-profiles.py", "99-iris-check.py"],
+    "values.yaml": [
+        "10-iris-iam.py",
+        "20-identity-registry.py",
+        "30-profiles.py",
+        "40-manila-storage.py",
+        "50-accounting.py",
+        "99-iris-check.py",
+    ],
+}
+HUB_FIXTURES = {"values-minimal.yaml": "minimal", "values.yaml": "complete"}
+
+
+@pytest.fixture(params=sorted(HUB_FIXTURES))
+def hub(request: pytest.FixtureRequest) -> tuple[str, ChartHub]:
+    """Each values file's hub (started once per module)."""
+    name: str = request.param
+    started: ChartHub = request.getfixturevalue(HUB_FIXTURES[name])
+    return name, started
+
+
+def _wait_gone(stack: KubeStack, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while stack.server_model(name) is not None:
+        assert time.monotonic() < deadline, stack.hub.log_tail()
+        time.sleep(0.2)
+
+
+def test_the_chart_config_loaded_every_snippet(hub: tuple[str, ChartHub]) -> None:
+    values_file, started = hub
+    log = started.stack.hub.log_text()
+    for name in SNIPPETS[values_file]:
         assert f"jupyterhub_config.d config: {name}" in log, log[-3000:]
     assert "Loading pass-through config section hub.config.JupyterHub" in log
 
 
-def test_login_and_spawn_the_gpu_profile(chart_hub: KubeStack) -> None:
-    assert chart_hub.login("ada").status == 302
+def test_the_client_secret_came_only_from_the_kubernetes_secret(
+    hub: tuple[str, ChartHub],
+) -> None:
+    _values_file, started = hub
+    values = _secret_data(find(started.objects, "Secret", "hub"))["values.yaml"]
+    assert DEFAULT_CLIENT_SECRET not in values
+    assert started.stack.hub.env["IRIS_IAM_CLIENT_SECRET"] == DEFAULT_CLIENT_SECRET
+
+
+def test_login_and_spawn_the_gpu_profile(hub: tuple[str, ChartHub]) -> None:
+    values_file, started = hub
+    ks = started.stack
+    assert ks.login("ada").status == 302
     name = USERS[("iam", "ada")]["userinfo"]["preferred_username"]
-    r = chart_hub.start_server(name, {"profile": "gpu"})
+    r = ks.start_server(name, {"profile": "gpu"})
     assert r.status_code in (201, 202), r.text
     try:
-        chart_hub.wait_ready(name)
-        pod = chart_hub.pod_manifests_of(name)[-1]
+        ks.wait_ready(name, timeout=120)
+        pod = ks.pod_manifests_of(name)[-1]
         container = pod["spec"]["containers"][0]
-        limits = container["resources"]["limits"]
-        assert limits["nvidia.com/gpu"] == "1"
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
         assert container["resources"]["requests"]["nvidia.com/gpu"] == "1"
         assert pod["spec"]["nodeSelector"]["nvidia.com/gpu.present"] == "true"
         assert any(t.get("key") == "nvidia.com/gpu" for t in pod["spec"]["tolerations"])
+        assert pod["spec"]["securityContext"]["runAsUser"] >= 1000
         # what only the chart's own config sets: its labels, namespace and user scheduler
         labels = pod["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "jhub"
         assert labels["helm.sh/chart"] == "jupyterhub-4.4.0"
-        assert [p["metadata"]["name"] for p in chart_hub.pods_of(name, NAMESPACE)] == [
+        assert [p["metadata"]["name"] for p in ks.pods_of(name, NAMESPACE)] == [
             pod["metadata"]["name"]
         ]  # POD_NAMESPACE, from the Deployment's fieldRef
-        assert pod["spec"]["schedulerName"] == "jhub-user-scheduler"  # get_name("user-scheduler")
-        # values-minimal.yaml's scratch /home (storage.type: none plus an emptyDir)
+        assert pod["spec"]["schedulerName"] == "jhub-user-scheduler"  # the ConfigMap's name
         volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-        assert volumes["home"] == {"name": "home", "emptyDir": {}}
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-        assert mounts["/home"] == "home"
-        assert pod["spec"]["securityContext"]["runAsUser"] >= 1000
-        assert chart_hub.kube.validation_errors() == {}
+        if values_file == "values-minimal.yaml":  # scratch /home: an emptyDir
+            assert volumes["home"] == {"name": "home", "emptyDir": {}}
+            assert mounts["/home"] == "home"
+        else:  # Manila: a home share and the GPU group's share, as static PV claims
+            claims = {
+                v["persistentVolumeClaim"]["claimName"]
+                for v in volumes.values()
+                if "persistentVolumeClaim" in v
+            }
+            assert len(claims) == 2, volumes
+            assert "/shared/iris-gpu" in mounts
+            assert any(m.startswith("/home/") for m in mounts), mounts
+        assert ks.kube.validation_errors() == {}
     finally:
-        chart_hub.stop_server(name)
-    assert chart_hub.server_model(name) is None
+        ks.stop_server(name)
+    assert ks.server_model(name) is None
 
 
-def test_gpu_profile_refused_outside_its_group(chart_hub: KubeStack) -> None:
-    assert chart_hub.login("bob").status == 302
+def test_gpu_profile_refused_outside_its_group(hub: tuple[str, ChartHub]) -> None:
+    _values_file, started = hub
+    ks = started.stack
+    assert ks.login("bob").status == 302
     name = USERS[("iam", "bob")]["userinfo"]["preferred_username"]
-    before = len(chart_hub.kube.created_pods())
-    r = chart_hub.start_server(name, {"profile": "gpu"})
+    before = len(ks.kube.created_pods())
+    r = ks.start_server(name, {"profile": "gpu"})
     # The chart sets slow_spawn_timeout to 0, so the POST answers 202 at once and the
     # refusal ends the pending spawn (a plain hub waits and answers 403 itself).
     assert r.status_code in (202, 403), r.text
-    deadline = time.monotonic() + 30
-    while chart_hub.server_model(name) is not None:
-        assert time.monotonic() < deadline, chart_hub.hub.log_tail()
-        time.sleep(0.2)
-    assert "'gpu' is not available to you; choose one of: standard." in chart_hub.hub.log_text()
-    assert len(chart_hub.kube.created_pods()) == before
+    _wait_gone(ks, name)
+    assert "'gpu' is not available to you; choose one of: standard." in ks.hub.log_text()
+    assert len(ks.kube.created_pods()) == before
 
 
-def test_values_reached_the_hub_through_the_chart(
-    rendered: list[dict[str, Any]], chart_hub: KubeStack
+def test_complete_hub_keeps_its_state_in_postgres(
+    complete: ChartHub, openstack: OpenStackServer
 ) -> None:
-    """The IAM client secret came from the (stand-in) Kubernetes Secret, by env only."""
-    passed = yaml.safe_load(_secret_data(find(rendered, "Secret", "hub"))["values.yaml"])
-    assert DEFAULT_CLIENT_SECRET not in json.dumps(passed)
-    assert chart_hub.hub.env["IRIS_IAM_CLIENT_SECRET"] == DEFAULT_CLIENT_SECRET
+    """After ada's GPU session (test_login_and_spawn_the_gpu_profile, which runs first):
+    the hub's users in the hub database (hub.db.url), her POSIX identity and the session's
+    GPU in the registry database (IRIS_REGISTRY_DB_URL / IRIS_ACCOUNTING_DB_URL from the
+    Secret), her home and the GPU group's share in Manila at the sizes of the values."""
+    import psycopg
+
+    ada = USERS[("iam", "ada")]["userinfo"]["preferred_username"]
+    env = complete.stack.hub.env
+    registry = env["IRIS_REGISTRY_DB_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(registry) as conn:
+        identities = [r[0] for r in conn.execute("SELECT username FROM posix_identities")]
+        gpus = [r[0] for r in conn.execute("SELECT gpus FROM accounting_sessions")]
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
+    assert identities == [ada]
+    assert gpus == [1]
+    assert "users" not in tables  # JupyterHub's own tables are in the hub's database
+    with psycopg.connect(registry.rsplit("/", 1)[0] + "/jupyterhub") as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM users")}
+    assert ada in names
+    sizes = sorted(share["size"] for share in openstack.shares())
+    assert sizes == [20, 200]  # custom.iris.storage.shareSizeGb and groupShares
