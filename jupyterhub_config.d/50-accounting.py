@@ -54,6 +54,7 @@ exports = s.found("IRIS_SITE_NAME", "accounting.siteName") or s.found(
     "IRIS_ACCOUNTING_XDMOD_DIR", "accounting.xdmodDir"
 )
 if s.boolean("IRIS_ACCOUNTING_SERVICE", "accounting.service", exports):
+    hub_config = s.hub_config_file()
     add_service(
         c,
         {
@@ -63,8 +64,9 @@ if s.boolean("IRIS_ACCOUNTING_SERVICE", "accounting.service", exports):
                 "-m",
                 "iris_jupyterhub.accounting.service",
                 "--config",
-                s.hub_config_file(),
+                hub_config,
             ],
-            "environment": service_environment(s.environ),
+            # the service loads this file again, where no hub runs to say which file it is
+            "environment": {**service_environment(s.environ), "IRIS_HUB_CONFIG_FILE": hub_config},
         },
     )
