@@ -252,6 +252,10 @@ def chart_hub(
     with KubeStandIn(workdir / "kube") as kube:
         env = hub_pod_env(objects, services, cluster_secrets)
         env.update(kube.env)  # KUBECONFIG: the stand-in instead of the in-cluster API
+        # the pod has no JUPYTERHUB_CRYPT_KEY: the chart sets CryptKeeper.keys from its
+        # Secret (HubProcess would otherwise invent one; an explicit empty value is kept)
+        assert "JUPYTERHUB_CRYPT_KEY" not in env
+        env["JUPYTERHUB_CRYPT_KEY"] = ""
         hub = HubProcess(workdir / "hub", port, "", env=env)
         hub.config = local_overrides(chart_config, hub, hub_api, proxy_api)
         hub.start()
