@@ -5,7 +5,7 @@ root, so docker-stacks' start.sh, which would switch users, does not run) and se
 ``HOME`` to their home share's mount path (``ManilaStorage.home_mount_path``,
 ``/home/{username}`` by default). The image's working directory, /home/jovyan, belongs to
 uid 1000 and is not writable by them: open the file browser in ``HOME`` instead.
-``Spawner.notebook_dir`` (``JUPYTERHUB_ROOT_DIR``), when an admin sets it, still wins.
+When an admin sets ``Spawner.notebook_dir`` (``JUPYTERHUB_ROOT_DIR``), this file steps aside.
 """
 
 import os
@@ -13,5 +13,6 @@ import os
 c = get_config()  # noqa: F821 - provided by the Jupyter config loader
 
 _home = os.environ.get("HOME", "")
-if _home and os.path.isdir(_home) and os.access(_home, os.W_OK | os.X_OK):
+_usable = bool(_home) and os.path.isdir(_home) and os.access(_home, os.W_OK | os.X_OK)
+if _usable and not os.environ.get("JUPYTERHUB_ROOT_DIR"):
     c.ServerApp.root_dir = _home
