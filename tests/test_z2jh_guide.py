@@ -14,6 +14,7 @@ import copy
 import os
 import re
 import shlex
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,22 @@ from tests.snippets.loaders import load_z2jh
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUIDE = REPO_ROOT / "docs" / "admin" / "z2jh.md"
 VALUES = [REPO_ROOT / "helm" / "values.yaml", REPO_ROOT / "helm" / "values-minimal.yaml"]
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+
+
+def _blocks(language: str) -> list[str]:
+    """The guide's fenced blocks of ``language`` (also those indented in a list), dedented."""
+    return [
+        textwrap.dedent(body)
+        for _, lang, body in _FENCE.findall(GUIDE.read_text())
+        if lang == language
+    ]
 
 
 def _commands(program: str) -> list[list[str]]:
     """Every command of the guide's ``sh`` blocks that starts with ``program``."""
     commands = []
-    for language, body in _FENCE.findall(GUIDE.read_text()):
-        if language != "sh":
-            continue
+    for body in _blocks("sh"):
         for line in body.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             if words[: len(program.split())] == program.split():
@@ -126,11 +134,7 @@ def test_the_guide_creates_every_secret_key_the_values_read(values_file: Path) -
 def _checkin_install() -> tuple[dict[str, Any], list[str]]:
     """values.yaml and its --set-file flags, changed to Check-in exactly as the guide says."""
     guide = GUIDE.read_text()
-    (block,) = [
-        body
-        for language, body in _FENCE.findall(guide)
-        if language == "yaml" and "11-egi-checkin.py" in body
-    ]
+    (block,) = [body for body in _blocks("yaml") if "11-egi-checkin.py" in body]
     (checkin_flag,) = re.findall(r"`--set-file (hub\.extraFiles\.[^`]+11-egi-checkin\.py)`", guide)
     values_file = REPO_ROOT / "helm" / "values.yaml"
     values = copy.deepcopy(yaml.safe_load(values_file.read_text()))
