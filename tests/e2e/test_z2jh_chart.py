@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from devstack.hub import HubProcess
 from devstack.idp import (
@@ -251,6 +252,10 @@ def chart_hub(
     with KubeStandIn(workdir / "kube") as kube:
         env = hub_pod_env(objects, services, cluster_secrets)
         env.update(kube.env)  # KUBECONFIG: the stand-in instead of the in-cluster API
+        # the pod has no JUPYTERHUB_CRYPT_KEY: the chart sets CryptKeeper.keys from its
+        # Secret (HubProcess would otherwise invent one; an explicit empty value is kept)
+        assert "JUPYTERHUB_CRYPT_KEY" not in env
+        env["JUPYTERHUB_CRYPT_KEY"] = ""
         hub = HubProcess(workdir / "hub", port, "", env=env)
         hub.config = local_overrides(chart_config, hub, hub_api, proxy_api)
         hub.start()
@@ -426,24 +431,40 @@ def test_gpu_profile_refused_outside_its_group(hub: tuple[str, ChartHub]) -> Non
 def test_complete_hub_keeps_its_state_in_postgres(
     complete: ChartHub, openstack: OpenStackServer
 ) -> None:
-    """After ada's GPU session (test_login_and_spawn_the_gpu_profile, which runs first):
-    the hub's users in the hub database (hub.db.url), her POSIX identity and the session's
-    GPU in the registry database (IRIS_REGISTRY_DB_URL / IRIS_ACCOUNTING_DB_URL from the
-    Secret), her home and the GPU group's share in Manila at the sizes of the values."""
+    """After the tests above (file order): the hub's users in the hub database
+    (hub.db.url), the POSIX identities and ada's GPU session in the registry database
+    (IRIS_REGISTRY_DB_URL / IRIS_ACCOUNTING_DB_URL from the Secret), her home and the GPU
+    group's share in Manila at the sizes of the values."""
     import psycopg
 
-    ada = USERS[("iam", "ada")]["userinfo"]["preferred_username"]
+    ada, bob = (USERS[("iam", who)]["userinfo"]["preferred_username"] for who in ("ada", "bob"))
     env = complete.stack.hub.env
     registry = env["IRIS_REGISTRY_DB_URL"].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(registry) as conn:
         identities = [r[0] for r in conn.execute("SELECT username FROM posix_identities")]
         gpus = [r[0] for r in conn.execute("SELECT gpus FROM accounting_sessions")]
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
-    assert identities == [ada]
-    assert gpus == [1]
+    assert sorted(identities) == sorted([ada, bob])  # both logged in
+    assert gpus == [1]  # ada's GPU session; bob's refused spawn is no session
     assert "users" not in tables  # JupyterHub's own tables are in the hub's database
     with psycopg.connect(registry.rsplit("/", 1)[0] + "/jupyterhub") as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM users")}
     assert ada in names
     sizes = sorted(share["size"] for share in openstack.shares())
     assert sizes == [20, 200]  # custom.iris.storage.shareSizeGb and groupShares
+
+
+def test_complete_hub_runs_the_accounting_export_service(complete: ChartHub) -> None:
+    """50-accounting.py's service (custom.iris.accounting.service) runs beside the hub and
+    writes its first XDMoD file at start into the directory of the values (APEL messages
+    follow only once there are sessions to report, so their timing is not tested here)."""
+    values = yaml.safe_load(_secret_data(find(complete.objects, "Secret", "hub"))["values.yaml"])
+    accounting = values["custom"]["iris"]["accounting"]
+    assert accounting["service"] is True
+    assert "Starting managed service iris-accounting" in complete.stack.hub.log_text()
+    xdmod = Path(accounting["xdmodDir"])
+    deadline = time.monotonic() + 60
+    while not list(xdmod.glob("xdmod-*.log")):
+        assert time.monotonic() < deadline, complete.stack.hub.log_tail()
+        time.sleep(0.5)
+    assert "Service iris-accounting exited" not in complete.stack.hub.log_text()
