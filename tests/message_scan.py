@@ -6,7 +6,8 @@ of each (the literal parts of an f-string, a ``%``-format or a ``+`` of strings)
 ``{placeholder}`` where a value is filled in at run time. It finds:
 
 - ``log``: a call of ``.warning``/``.warn``/``.error``/``.exception``/``.critical`` on a
-  logger (a name or attribute ending in ``log`` or ``logger``), and ``warnings.warn``;
+  logger (a name or attribute ending in ``log`` or ``logger``, or ``logging``), and
+  ``warnings.warn``;
 - ``page``: what a researcher reads on an error page: the sentence of ``HTTPError``,
   ``http_error``, ``bad_request``, ``forbidden`` and ``SpawnRequestError``, any
   ``user_message=`` argument and a class's ``user_message = ...``;
@@ -14,7 +15,9 @@ of each (the literal parts of an f-string, a ``%``-format or a ``+`` of strings)
   that is not a Python built-in), which the hub log shows;
 - ``startup``: a ``ValueError``/``TypeError``/``TraitError`` raised by a ``@validate``
   method, by any function of a start-up module, or whose text names an option
-  (``Class.option``): these stop the hub at start-up.
+  (``Class.option``): these stop the hub at start-up. Any other one is an ``error``
+  (it ends up in the hub log inside another message), unless the module is declared
+  internal: there such errors are consistency checks of values the library built itself.
 
 :func:`missing_from` says which messages a page does not list: a message is listed when
 its constant parts appear on the page in order, whatever stands for the placeholders.
@@ -215,9 +218,10 @@ def _receiver(func: ast.expr) -> str:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, path: str, startup_module: bool) -> None:
+    def __init__(self, path: str, startup_module: bool, internal_module: bool) -> None:
         self.path = path
         self.startup_module = startup_module
+        self.internal_module = internal_module
         self.constants: dict[str, ast.expr] = {}
         self.in_validate = 0
         self.classes: list[str] = []
@@ -228,7 +232,9 @@ class _Scanner(ast.NodeVisitor):
         if kind == "startup" and not (
             self.in_validate or self.startup_module or _OPTION.search(text)
         ):
-            return
+            if self.internal_module:
+                return
+            kind = "error"
         self.found.append(Message(self.path, getattr(node, "lineno", 0), kind, text, parts))
 
     def visit_Module(self, node: ast.Module) -> None:
@@ -273,7 +279,7 @@ class _Scanner(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         name, args = _name(node.func), node.args
         receiver = _receiver(node.func).lower()
-        if name in LOG_METHODS and args and receiver.endswith(("log", "logger")):
+        if name in LOG_METHODS and args and receiver.endswith(("log", "logger", "logging")):
             self.add(node, "log", _log_pieces(args, self.constants))
         elif name == "warn" and receiver == "warnings" and args:
             self.add(node, "log", _pieces(args[0], self.constants))
@@ -293,13 +299,18 @@ class _Scanner(ast.NodeVisitor):
 
 
 def scan_messages(
-    source: str, path: str = "<source>", *, startup_module: bool = False
+    source: str,
+    path: str = "<source>",
+    *,
+    startup_module: bool = False,
+    internal_module: bool = False,
 ) -> list[Message]:
     """Every message in ``source`` (see the module docstring), in source order.
 
     ``startup_module``: every ``ValueError`` of this module stops the hub at start-up.
+    ``internal_module``: its ``ValueError`` naming no option are not messages.
     """
-    scanner = _Scanner(path, startup_module)
+    scanner = _Scanner(path, startup_module, internal_module)
     scanner.visit(ast.parse(source))
     return sorted(scanner.found, key=lambda m: m.line)
 

@@ -35,8 +35,19 @@ CONFIG_MODULES = frozenset(
         "storage/options.py",
     }
 )
-# Command-line tools print to the terminal, not to the hub log or a researcher's page.
-COMMAND_LINE = frozenset({"cli.py", "cli_support.py"})
+# Modules whose ValueErrors that name no option are consistency checks of values the
+# library built itself from checked options: one failing is a bug, logged by JupyterHub
+# with its traceback, not something an administrator configures.
+INTERNAL_MODULES = {
+    "accounting/records.py": "SessionRecord invariants (UTC times, end reasons)",
+    "accounting/store.py": "the end reasons the hooks pass",
+    "auth/usernames.py": "the max_length the authenticator passes",
+    "storage/manifests.py": "names and mounts built from ManilaStorage's checked options",
+    "storage/volumes.py": "volumes and the ownership step built from checked options",
+}
+# Command-line tools print to the terminal, not to the hub log or a researcher's page
+# (posix/files.py and posix/readers.py are the import formats of `iris-jupyterhub posix`).
+COMMAND_LINE = frozenset({"cli.py", "cli_support.py", "posix/files.py", "posix/readers.py"})
 
 
 def library_messages() -> list[Message]:
@@ -44,15 +55,26 @@ def library_messages() -> list[Message]:
     messages: list[Message] = []
     package = ROOT / "iris_jupyterhub"
     for path in sorted(package.rglob("*.py")):
-        if path.name in COMMAND_LINE:
-            continue
         relative = path.relative_to(package).as_posix()
-        startup = relative in CONFIG_MODULES
-        messages += scan_messages(path.read_text(), relative, startup_module=startup)
+        if path.name in COMMAND_LINE or relative in COMMAND_LINE:
+            continue
+        messages += scan_messages(
+            path.read_text(),
+            relative,
+            startup_module=relative in CONFIG_MODULES,
+            internal_module=relative in INTERNAL_MODULES,
+        )
     for path in sorted((ROOT / "jupyterhub_config.d").glob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
         messages += scan_messages(path.read_text(), relative, startup_module=True)
     return messages
+
+
+def test_the_declared_modules_exist() -> None:
+    package = ROOT / "iris_jupyterhub"
+    for relative in (*CONFIG_MODULES, *INTERNAL_MODULES, *COMMAND_LINE):
+        if "/" in relative and relative != "snippets.py":
+            assert (package / relative).is_file(), relative
 
 
 def describe(messages: list[Message]) -> str:
@@ -106,8 +128,11 @@ def test_a_new_warning_in_the_code_is_named() -> None:
 # -- the scanner, on plain data -------------------------------------------------------
 
 
-def texts(source: str, *, startup_module: bool = False) -> list[tuple[str, str]]:
-    return [(m.kind, m.text) for m in scan_messages(source, startup_module=startup_module)]
+def texts(
+    source: str, *, startup_module: bool = False, internal_module: bool = False
+) -> list[tuple[str, str]]:
+    found = scan_messages(source, startup_module=startup_module, internal_module=internal_module)
+    return [(m.kind, m.text) for m in found]
 
 
 def test_log_calls_fill_their_percent_format_with_the_arguments() -> None:
@@ -185,10 +210,14 @@ def test_value_errors_count_where_they_stop_the_hub() -> None:
     )
     assert texts(source) == [
         ("startup", "quota must be >= 0"),
+        ("error", "{value} is not a number"),  # it reaches the log inside another message
         ("startup", "ManilaStorage.auth_url: {value} is not a URL"),
         ("startup", "{class}.issuer must be set"),
     ]
     assert ("startup", "{value} is not a number") in texts(source, startup_module=True)
+    internal = texts(source, internal_module=True)  # only its option errors are messages
+    assert ("error", "{value} is not a number") not in internal
+    assert ("startup", "ManilaStorage.auth_url: {value} is not a URL") in internal
 
 
 def test_the_library_s_own_errors_are_log_details() -> None:
