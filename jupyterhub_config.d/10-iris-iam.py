@@ -1,45 +1,45 @@
-# IRIS IAM login for JupyterHub, configured from environment variables.
+# IRIS IAM login (IAMAuthenticator), configured from the environment or z2jh values.
 #
-# Drop this file into a hub's `jupyterhub_config.d/` directory, or into Zero to JupyterHub
-# with `hub.extraFiles` (mountPath /usr/local/etc/jupyterhub/jupyterhub_config.d/10-iris-iam.py)
-# and set the variables with `hub.extraEnv`:
+# Works unchanged as a plain hub config file (`jupyterhub -f`, or `load_subconfig` from a
+# hub's jupyterhub_config.py) and in Zero to JupyterHub, either mounted with
+# `hub.extraFiles` at /usr/local/etc/jupyterhub/jupyterhub_config.d/10-iris-iam.py or
+# pasted into `hub.extraConfig`. Mount this file or 11-egi-checkin.py, not both.
 #
-#   IRIS_IAM_CLIENT_ID       client id registered at IRIS IAM (required)
-#   IRIS_IAM_CLIENT_SECRET   its secret (required; keep it in a Kubernetes Secret)
-#   IRIS_IAM_ALLOWED_GROUPS  comma-separated groups that may log in, e.g. "iris,dune"
-#                            (canonical syntax, see docs/admin/groups.md; empty: nobody
-#                            is allowed by group)
-#   IRIS_IAM_ADMIN_GROUPS    comma-separated groups whose members are hub admins (optional)
-#   IRIS_HUB_URL             public URL of the hub, e.g. https://hub.example.ac.uk
-#                            (the callback is <IRIS_HUB_URL>/hub/oauth_callback)
-#   IRIS_IAM_ISSUER          another INDIGO IAM instance (optional; default IRIS IAM)
+#   variable (values key under custom.iris)     required  meaning
+#   IRIS_HUB_URL (hubUrl)                        yes  public URL of the hub; the
+#                                                     callback is <url>/hub/oauth_callback
+#   IRIS_IAM_CLIENT_ID (iam.clientId)            yes  client id registered at IAM
+#   IRIS_IAM_CLIENT_SECRET (environment only)    yes  its secret (from a Kubernetes Secret)
+#   IRIS_IAM_ALLOWED_GROUPS (iam.allowedGroups)  no   groups that may log in: "iris,dune"
+#   IRIS_IAM_ADMIN_GROUPS (iam.adminGroups)      no   groups whose members are hub admins
+#   IRIS_IAM_REQUIRED_GROUPS (iam.requiredGroups) no  groups a user must ALL be in
+#   IRIS_IAM_ISSUER (iam.issuer)                 no   another INDIGO IAM (default: IRIS IAM)
 #
-# JUPYTERHUB_CRYPT_KEY must also be set (`openssl rand -hex 32`): the tokens and groups are
-# kept in encrypted auth_state, and the hub refuses to start without it.
-import os
+# The environment wins over values. Group syntax: docs/admin/groups.md. JUPYTERHUB_CRYPT_KEY
+# must be set too (`openssl rand -hex 32`): tokens and groups are kept in encrypted
+# auth_state. Every setting: docs/admin/snippets.md.
+from iris_jupyterhub.snippets import SnippetSettings
 
-c = get_config()  # provided by JupyterHub when it loads config files
-
-
-def _required(name):
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise RuntimeError(f"{name} is not set: needed by jupyterhub_config.d/10-iris-iam.py")
-    return value
-
-
-def _groups(name):
-    return {g.strip() for g in os.environ.get(name, "").split(",") if g.strip()}
-
+s = SnippetSettings(globals(), "10-iris-iam.py")
+c = s.config
 
 c.JupyterHub.authenticator_class = "iris-iam"
-c.IAMAuthenticator.client_id = _required("IRIS_IAM_CLIENT_ID")
-c.IAMAuthenticator.client_secret = _required("IRIS_IAM_CLIENT_SECRET")
-c.IAMAuthenticator.oauth_callback_url = (
-    _required("IRIS_HUB_URL").rstrip("/") + "/hub/oauth_callback"
+c.IAMAuthenticator.client_id = s.required(
+    "IRIS_IAM_CLIENT_ID", "iam.clientId", "the client id registered at IRIS IAM"
 )
-c.IAMAuthenticator.allowed_groups = _groups("IRIS_IAM_ALLOWED_GROUPS")
-if _groups("IRIS_IAM_ADMIN_GROUPS"):
-    c.IAMAuthenticator.admin_groups = _groups("IRIS_IAM_ADMIN_GROUPS")
-if os.environ.get("IRIS_IAM_ISSUER"):
-    c.IAMAuthenticator.issuer = os.environ["IRIS_IAM_ISSUER"]
+c.IAMAuthenticator.client_secret = s.required(
+    "IRIS_IAM_CLIENT_SECRET", None, "the secret of the client registered at IRIS IAM"
+)
+c.IAMAuthenticator.oauth_callback_url = (
+    s.required("IRIS_HUB_URL", "hubUrl", "the hub's public URL").rstrip("/")
+    + "/hub/oauth_callback"
+)
+c.IAMAuthenticator.allowed_groups = set(s.groups("IRIS_IAM_ALLOWED_GROUPS", "iam.allowedGroups"))
+if s.found("IRIS_IAM_ADMIN_GROUPS", "iam.adminGroups"):
+    c.IAMAuthenticator.admin_groups = set(s.groups("IRIS_IAM_ADMIN_GROUPS", "iam.adminGroups"))
+if s.found("IRIS_IAM_REQUIRED_GROUPS", "iam.requiredGroups"):
+    c.IAMAuthenticator.required_groups = set(
+        s.groups("IRIS_IAM_REQUIRED_GROUPS", "iam.requiredGroups")
+    )
+if s.found("IRIS_IAM_ISSUER", "iam.issuer"):
+    c.IAMAuthenticator.issuer = s.optional("IRIS_IAM_ISSUER", "iam.issuer")
