@@ -98,6 +98,8 @@ def _placeholder(node: ast.expr) -> str:
 
 
 Piece = tuple[bool, str]  # (is constant text, text or placeholder name)
+# What a name stands for: a string expression, or the pieces of an argument bound to it.
+Scope = dict[str, "ast.expr | list[Piece]"]
 
 
 def _split_format(
@@ -120,7 +122,7 @@ def _split_format(
     return pieces
 
 
-def _pieces(node: ast.expr, constants: dict[str, ast.expr]) -> list[Piece]:
+def _pieces(node: ast.expr, constants: Scope) -> list[Piece]:
     """The text of an expression building a string, as constant pieces and placeholders."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [(True, node.value)]
@@ -152,11 +154,12 @@ def _pieces(node: ast.expr, constants: dict[str, ast.expr]) -> list[Piece]:
         fills = [_pieces(a, constants) for a in node.args]
         return _split_format(node.func.value.value, _BRACES, fills)
     if isinstance(node, ast.Name) and node.id in constants:
-        return _pieces(constants[node.id], constants)
+        bound = constants[node.id]
+        return list(bound) if isinstance(bound, list) else _pieces(bound, constants)
     return [(False, _placeholder(node))]
 
 
-def _log_pieces(args: Sequence[ast.expr], constants: dict[str, ast.expr]) -> list[Piece]:
+def _log_pieces(args: Sequence[ast.expr], constants: Scope) -> list[Piece]:
     """A logging call: a ``%``-format filled from the further arguments."""
     first = args[0]
     if isinstance(first, ast.Constant) and isinstance(first.value, str) and len(args) > 1:
@@ -178,9 +181,9 @@ def _render(pieces: Iterable[Piece]) -> tuple[str, tuple[str, ...]]:
     return normalise(text), tuple(p for p in (normalise(p) for p in parts) if p)
 
 
-def _string_assignments(body: Iterable[ast.AST]) -> dict[str, ast.expr]:
+def _string_assignments(body: Iterable[ast.AST]) -> Scope:
     """Names assigned exactly once in ``body``, to a string expression."""
-    found: dict[str, ast.expr] = {}
+    found: Scope = {}
     assigned: dict[str, int] = {}
     for statement in body:
         for node in ast.walk(statement):
@@ -222,7 +225,8 @@ class _Scanner(ast.NodeVisitor):
         self.path = path
         self.startup_module = startup_module
         self.internal_module = internal_module
-        self.constants: dict[str, ast.expr] = {}
+        self.constants: Scope = {}
+        self.factories: dict[str, Factory] = {}
         self.in_validate = 0
         self.classes: list[str] = []
         self.found: list[Message] = []
@@ -241,6 +245,7 @@ class _Scanner(ast.NodeVisitor):
         self.constants = _string_assignments(
             s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.ClassDef))
         )
+        self.factories = _factories(node)
         self.generic_visit(node)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -276,26 +281,92 @@ class _Scanner(ast.NodeVisitor):
             return bool(self.classes) and self.classes[-1].endswith("Error")
         return name.endswith("Error") and name not in NOT_OURS
 
-    def visit_Call(self, node: ast.Call) -> None:
-        name, args = _name(node.func), node.args
-        receiver = _receiver(node.func).lower()
+    def _message(self, node: ast.AST, call: ast.Call, scope: Scope) -> bool:
+        """Add the messages of ``call`` if it is a message call; whether it is one."""
+        name, args = _name(call.func), call.args
+        receiver = _receiver(call.func).lower()
         if name in LOG_METHODS and args and receiver.endswith(("log", "logger", "logging")):
-            self.add(node, "log", _log_pieces(args, self.constants))
+            self.add(node, "log", _log_pieces(args, scope))
         elif name == "warn" and receiver == "warnings" and args:
-            self.add(node, "log", _pieces(args[0], self.constants))
+            self.add(node, "log", _pieces(args[0], scope))
         elif name == "HTTPError" and len(args) > 1:
-            self.add(node, "page", _log_pieces(args[1:], self.constants))
+            self.add(node, "page", _log_pieces(args[1:], scope))
         elif name in PAGE_CALLS:
             for arg in args[PAGE_CALLS[name]]:
-                self.add(node, "page", _pieces(arg, self.constants))
+                self.add(node, "page", _pieces(arg, scope))
         elif name in STARTUP_ERRORS and args:
-            self.add(node, "startup", _pieces(args[0], self.constants))
+            self.add(node, "startup", _pieces(args[0], scope))
         elif args and self._is_error_detail(name):
-            self.add(node, "error", _pieces(args[0], self.constants))
+            self.add(node, "error", _pieces(args[0], scope))
+        else:
+            return False
+        return True
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = _name(node.func)
+        if not self._message(node, node, self.constants) and name in self.factories:
+            # A function building an error from its arguments: fill them in.
+            factory = self.factories[name]
+            bound: Scope = {
+                p: _pieces(a, self.constants)
+                for p, a in zip(factory.params, node.args, strict=False)
+            }
+            for keyword in node.keywords:
+                if keyword.arg in factory.params:
+                    bound[keyword.arg] = _pieces(keyword.value, self.constants)
+            for template in factory.calls:
+                self._message(node, template, {**self.constants, **factory.local, **bound})
         for keyword in node.keywords:
             if keyword.arg == "user_message":
                 self.add(keyword.value, "page", _pieces(keyword.value, self.constants))
         self.generic_visit(node)
+
+
+def _is_message_call(call: ast.Call) -> bool:
+    name = _name(call.func)
+    return (
+        name in PAGE_CALLS
+        or name in STARTUP_ERRORS
+        or name == "HTTPError"
+        or (name.endswith("Error") and name not in NOT_OURS)
+    )
+
+
+@dataclass(frozen=True)
+class Factory:
+    """A function that returns or raises errors built from its arguments."""
+
+    params: list[str]
+    calls: list[ast.Call]
+    """The error calls, whose messages are filled in from a call's arguments."""
+    local: Scope
+    """The function's own string assignments."""
+
+
+def _factories(tree: ast.Module) -> dict[str, Factory]:
+    """Functions that return or raise an error built from their arguments, by name.
+
+    For helpers like ``def _invalid(detail): return SpawnRequestError(500, ..., detail)``
+    or a check that raises ``ValueError(f"{what} must be ...")``.
+    """
+    found: dict[str, Factory] = {}
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        arguments = function.args
+        params = [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
+        params = params[1:] if params[:1] in (["self"], ["cls"]) else params
+        calls = []
+        for node in ast.walk(function):
+            call = node.value if isinstance(node, ast.Return) else None
+            call = node.exc if isinstance(node, ast.Raise) else call
+            if not isinstance(call, ast.Call) or not _is_message_call(call):
+                continue
+            if {n.id for n in ast.walk(call) if isinstance(n, ast.Name)} & set(params):
+                calls.append(call)
+        if calls:
+            found[function.name] = Factory(params, calls, _string_assignments(function.body))
+    return found
 
 
 def scan_messages(

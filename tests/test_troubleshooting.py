@@ -233,6 +233,27 @@ def test_the_library_s_own_errors_are_log_details() -> None:
     ]
 
 
+def test_helpers_building_errors_are_filled_in_from_each_call() -> None:
+    source = (
+        "def _invalid(detail):\n"
+        "    return SpawnRequestError(500, 'No identity.', f'auth_state {detail}')\n"
+        "def _text(spec, key):\n"
+        "    raise ValueError(f'{key} must be a string')\n"
+        "class Settings:\n"
+        "    def _error(self, problem, *, hint=''):\n"
+        "        return SnippetError(f'{self.snippet}: {problem}: {hint}')\n"
+        "    def required(self, variable):\n"
+        "        raise self._error(f'{variable} is not set', hint='see the docs')\n"
+        "raise _invalid('is missing')\n"
+        "_text(spec, 'display_name')\n"
+    )
+    found = texts(source)
+    assert ("page", "auth_state is missing") in found
+    assert ("error", "{self.snippet}: {variable} is not set: see the docs") in found
+    assert ("error", "display_name must be a string") in found
+    assert ("error", "{key} must be a string") in found  # the helper's own message too
+
+
 def test_a_message_is_listed_when_its_constant_parts_appear_in_order() -> None:
     (message,) = scan_messages("log.warning('Storage for %s failed: %s', user, e)")
     assert message.parts == ("Storage for", "failed:")
