@@ -10,7 +10,8 @@ of each (the literal parts of an f-string, a ``%``-format or a ``+`` of strings)
   ``warnings.warn``;
 - ``page``: what a researcher reads on an error page: the sentence of ``HTTPError``,
   ``http_error``, ``bad_request``, ``forbidden`` and ``SpawnRequestError``, any
-  ``user_message=`` argument and a class's ``user_message = ...``;
+  ``user_message=`` argument and a class's ``user_message = ...``, and the notices shown
+  while a server starts (``notices.append(...)``, ``notice = ...``);
 - ``error``: the detail of the library's own errors (a call of a name ending in ``Error``
   that is not a Python built-in), which the hub log shows;
 - ``startup``: a ``ValueError``/``TypeError``/``TraitError`` raised by a ``@validate``
@@ -275,6 +276,15 @@ class _Scanner(ast.NodeVisitor):
 
     visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815 (ast.NodeVisitor protocol)
 
+    def visit_Assign(self, node: ast.Assign) -> None:
+        """``notice = "..."``: a sentence shown while the server starts."""
+        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        if "notice" in names and isinstance(node.value, (ast.JoinedStr, ast.Constant, ast.BinOp)):
+            pieces = _pieces(node.value, self.constants)
+            if any(constant and text.strip() for constant, text in pieces):
+                self.add(node, "page", pieces)
+        self.generic_visit(node)
+
     def _is_error_detail(self, name: str) -> bool:
         """A library error built here, or ``super().__init__`` inside one's class."""
         if name == "__init__":
@@ -298,6 +308,8 @@ class _Scanner(ast.NodeVisitor):
             self.add(node, "startup", _pieces(args[0], scope))
         elif args and self._is_error_detail(name):
             self.add(node, "error", _pieces(args[0], scope))
+        elif name == "append" and receiver.endswith("notices") and args:
+            self.add(node, "page", _pieces(args[0], scope))
         else:
             return False
         return True

@@ -163,6 +163,9 @@ def test_page_sentences_come_from_the_error_helpers_and_user_message() -> None:
         "raise SpawnRequestError(500, 'Misconfigured.')\n"
         "raise web.HTTPError(400, 'Bad %s', thing)\n"
         "raise StorageError(detail, user_message='Storage is down.')\n"
+        "notices.append(f'Your previous choice {slug!r} is gone.')\n"
+        "notice = f'You are no longer in {group}; running as {personal}.'\n"
+        "notice = None\n"
     )
     assert texts(source) == [
         ("page", "Your quota is used up. Please contact them."),
@@ -173,6 +176,8 @@ def test_page_sentences_come_from_the_error_helpers_and_user_message() -> None:
         ("page", "Bad {thing}"),
         ("error", "{detail}"),
         ("page", "Storage is down."),
+        ("page", "Your previous choice {slug} is gone."),
+        ("page", "You are no longer in {group}; running as {personal}."),
     ]
 
 
