@@ -34,7 +34,11 @@ c.IAMAuthenticator.oauth_callback_url = (
     s.required("IRIS_HUB_URL", "hubUrl", "the hub's public URL").rstrip("/")
     + "/hub/oauth_callback"
 )
-c.IAMAuthenticator.allowed_groups = set(s.groups("IRIS_IAM_ALLOWED_GROUPS", "iam.allowedGroups"))
+# a setting not given leaves the option as it was (its default, or hub.config's)
+if s.found("IRIS_IAM_ALLOWED_GROUPS", "iam.allowedGroups"):
+    c.IAMAuthenticator.allowed_groups = set(
+        s.groups("IRIS_IAM_ALLOWED_GROUPS", "iam.allowedGroups")
+    )
 if s.found("IRIS_IAM_ADMIN_GROUPS", "iam.adminGroups"):
     c.IAMAuthenticator.admin_groups = set(s.groups("IRIS_IAM_ADMIN_GROUPS", "iam.adminGroups"))
 if s.found("IRIS_IAM_REQUIRED_GROUPS", "iam.requiredGroups"):

@@ -35,9 +35,11 @@ c.EGICheckinAuthenticator.oauth_callback_url = (
     s.required("IRIS_HUB_URL", "hubUrl", "the hub's public URL").rstrip("/")
     + "/hub/oauth_callback"
 )
-c.EGICheckinAuthenticator.allowed_groups = set(
-    s.groups("IRIS_CHECKIN_ALLOWED_GROUPS", "checkin.allowedGroups")
-)
+# a setting not given leaves the option as it was (its default, or hub.config's)
+if s.found("IRIS_CHECKIN_ALLOWED_GROUPS", "checkin.allowedGroups"):
+    c.EGICheckinAuthenticator.allowed_groups = set(
+        s.groups("IRIS_CHECKIN_ALLOWED_GROUPS", "checkin.allowedGroups")
+    )
 if s.found("IRIS_CHECKIN_ADMIN_GROUPS", "checkin.adminGroups"):
     c.EGICheckinAuthenticator.admin_groups = set(
         s.groups("IRIS_CHECKIN_ADMIN_GROUPS", "checkin.adminGroups")

@@ -672,3 +672,13 @@ def test_docs_table_lists_every_setting() -> None:
         assert any(variable == v for v, _ in read) or variable in NOT_IN_TEMPLATES, (
             f"the table lists {variable}, which no template reads"
         )
+
+
+@pytest.mark.parametrize("how", Z2JH)
+def test_hub_config_kept_when_the_setting_is_not_given(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_env(monkeypatch, {k: v for k, v in IAM.items() if k != "IRIS_IAM_ALLOWED_GROUPS"})
+    values = {"hub": {"config": {"IAMAuthenticator": {"allowed_groups": ["dune"]}}}}
+    c = load_z2jh(["10-iris-iam.py"], tmp_path, monkeypatch, how=how, values=values)
+    assert c.IAMAuthenticator.allowed_groups == ["dune"]  # hub.config's, untouched
