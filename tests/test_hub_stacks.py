@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from devstack.pins import differences, extra_requirements, parse_pins, read_pins, stack_tools
 from tests.test_requirements import built_requirements
@@ -54,6 +55,22 @@ def test_install_requires_admits_every_pinned_version(pins: str, tmp_path: Path)
         and pinned[name] not in r.specifier
     }
     assert not refused, f"{pins}: install_requires would change these pinned versions: {refused}"
+
+
+def test_the_lower_bounds_are_the_oldest_versions_a_stack_proves(tmp_path: Path) -> None:
+    """A lower bound below the oldest tested version claims support nobody tested; one above
+    it would make pip upgrade that hub image's package."""
+    stacks = [read_pins(pin_file(chart)) for chart in sorted(STACKS)]
+    wrong = {}
+    for requirement in built_requirements(str(tmp_path)):
+        name = str(canonicalize_name(requirement.name))
+        tested = [Version(pins[name]) for pins in stacks if name in pins]
+        if requirement.marker is not None or not tested:
+            continue
+        lower = [Version(s.version) for s in requirement.specifier if s.operator == ">="]
+        if lower != [min(tested)]:
+            wrong[str(requirement)] = str(min(tested))
+    assert not wrong, f"lower bound: oldest version tested {wrong}"
 
 
 def test_the_makefile_tests_every_pinned_stack() -> None:
