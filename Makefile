@@ -9,7 +9,7 @@ EXTRAS ?= test,docs,dev,kubernetes,demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-compat lint typecheck docs pytest bench bench-smoke install clean apt-deps
+.PHONY: demo test test-stacks lint typecheck docs pytest bench bench-smoke install clean apt-deps
 
 ## demo: run the local demo hub at http://127.0.0.1:8000 (Ctrl-C stops everything)
 demo: $(VENV)/.installed node_modules/.installed
@@ -56,13 +56,39 @@ docs: $(VENV)/.installed
 pytest: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-## test-compat: the whole-stack tests again on JupyterHub 6.1 + KubeSpawner 7.1
-COMPAT_VENV ?= .venv-jh61
-test-compat: node_modules/.installed apt-deps
-	@[ -x $(COMPAT_VENV)/bin/python ] || $(PYTHON) -m venv $(COMPAT_VENV)
-	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
-	$(COMPAT_VENV)/bin/python -m pip install -q -c requirements-compat.txt -e ".[test,kubernetes]"
-	$(COMPAT_VENV)/bin/python -m pytest -q tests/e2e tests/spawner $(PYTEST_ARGS)
+## test-stacks: the whole-stack tests on the exact hub stacks of z2jh 4.2.0 and 4.4.0
+## (each also alone: make test-stack-4.2.0). A stack is a Python 3.12 virtualenv holding the hub
+## image's pinned requirements (requirements-z2jh-<chart version>.txt) and the library installed
+## with them as constraints, as images/hub/Dockerfile does; the test tools are added without the
+## ones the image pins (the pins win). `pip check` and an unchanged-pins check must pass first.
+Z2JH_STACKS  := 4.2.0 4.4.0
+PYENV_ROOT   ?= $(HOME)/.pyenv
+PYTHON312    ?= $(or $(firstword $(wildcard $(PYENV_ROOT)/versions/3.12*/bin/python3.12)),$(shell command -v python3.12 2>/dev/null))
+STACK_TESTS  ?= tests/e2e tests/spawner
+STACK_TARGETS := $(Z2JH_STACKS:%=test-stack-%)
+STACK_VENVS   := $(Z2JH_STACKS:%=.venv-z2jh-%)
+
+.PHONY: $(STACK_TARGETS)
+test-stacks: $(STACK_TARGETS)
+
+$(STACK_TARGETS): test-stack-%: .venv-z2jh-%/.installed node_modules/.installed apt-deps
+	.venv-z2jh-$*/bin/python -m pip check
+	.venv-z2jh-$*/bin/python -m devstack.pins check requirements-z2jh-$*.txt
+	PYTHONPATH=$(CURDIR) .venv-z2jh-$*/bin/python -m pytest -q -p no:cacheprovider $(STACK_TESTS) $(PYTEST_ARGS)
+
+$(STACK_VENVS:%=%/.installed): .venv-z2jh-%/.installed: requirements-z2jh-%.txt setup.cfg pyproject.toml
+	@[ -n "$(PYTHON312)" ] && "$(PYTHON312)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { \
+	  echo "Python 3.12 (the hub images' Python) is needed for the z2jh stacks: none in"; \
+	  echo "$(PYENV_ROOT)/versions/3.12*/bin or on PATH (PYTHON312='$(PYTHON312)')."; \
+	  echo "Install it ('pyenv install 3.12') or run make PYTHON312=/path/to/python3.12"; \
+	  exit 1; }
+	@[ -x .venv-z2jh-$*/bin/python ] || "$(PYTHON312)" -m venv .venv-z2jh-$*
+	.venv-z2jh-$*/bin/python -m pip install -q --upgrade pip
+	.venv-z2jh-$*/bin/python -m pip install -q -r requirements-z2jh-$*.txt
+	.venv-z2jh-$*/bin/python -m pip install -q -c requirements-z2jh-$*.txt -e .
+	.venv-z2jh-$*/bin/python -m devstack.pins tools requirements-z2jh-$*.txt > .venv-z2jh-$*/stack-tools.txt
+	.venv-z2jh-$*/bin/python -m pip install -q -c requirements-z2jh-$*.txt -r .venv-z2jh-$*/stack-tools.txt
+	@touch $@
 
 ## bench: run the benchmarks at full size, about 13 minutes (printed, not asserted)
 bench: install
@@ -73,4 +99,4 @@ bench-smoke: install
 	$(PY) -m benchmarks --smoke
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(STACK_VENVS) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo

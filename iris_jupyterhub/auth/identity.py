@@ -72,6 +72,6 @@ def check_identity_binding(
         403,
         f"The hub username '{username}' already belongs to a different account, so you "
         "cannot be signed in as it. This happens when two people share a user name at "
-        "their identity provider. Please contact the hub administrators, who can give "
-        "you a distinct name.",
+        "their identity provider, or when your account there was created again. Please "
+        "contact the hub administrators and mention 'username conflict'.",
     )

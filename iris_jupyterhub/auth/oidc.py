@@ -195,7 +195,11 @@ class OIDCAuthenticator(OIDCSettings, RefreshMixin, OAuthenticator):  # type: ig
         if grant == "authorization_code":
             if not isinstance(id_token, str):
                 self.log.error("%s returned no ID token; is 'openid' in scope?", self.issuer)
-                raise http_error(403, f"{self.login_service} did not confirm who you are.")
+                raise http_error(
+                    403,
+                    f"{self.login_service} did not confirm who you are. Please start again "
+                    "from the login page; if it keeps happening, tell the hub administrators.",
+                )
             nonce = nonce_for_state(state_secret(handler), handler.get_argument("state"))
             token_info["id_token_claims"] = await self.verify_id_token(id_token, nonce)
         elif isinstance(id_token, str):

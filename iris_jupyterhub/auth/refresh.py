@@ -74,7 +74,11 @@ class RefreshMixin:
             # no hub group for a blocked user, whatever the provider says (JupyterHub
             # empties a blocked user's groups at start-up too)
             await self._apply_before_refusal(user, {**auth_model, "groups": []})
-            raise http_error(403, "Your account has been blocked on this hub.")
+            raise http_error(
+                403,
+                "Your account has been blocked on this hub. Please contact the hub "
+                "administrators if you think this is a mistake.",
+            )
         try:
             allowed = await self.check_allowed(user.name, auth_model)
         except web.HTTPError:

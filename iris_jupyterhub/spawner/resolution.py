@@ -253,7 +253,10 @@ def _requested_group(group: object, stale_fallback: bool) -> str | None:
         return group
     if stale_fallback:
         return None
-    raise bad_request(f"{str(group)[:64]!r} is not a POSIX group name.")
+    raise bad_request(
+        f"{str(group)[:64]!r} is not the name of a group. "
+        "Choose one of your groups on the server options page."
+    )
 
 
 def _settings(

@@ -151,7 +151,11 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             return _validated_profiles(raw or [], self._gpu())
         except ValueError as e:
             self.log.error("IRISSpawner.profile_list is invalid: %s", e)
-            raise SpawnRequestError(500, "The hub's profile list is misconfigured.") from e
+            raise SpawnRequestError(
+                500,
+                "The hub's profile list is misconfigured, so servers cannot be started. "
+                "The hub administrators have been told; please contact them.",
+            ) from e
 
     # --- the form ---------------------------------------------------------------------
 
@@ -241,7 +245,11 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             profile_storage = resolution.profile.storage
             granted = granting_rules(resolution.profile, resolution.choices)
         elif options:
-            raise SpawnRequestError(400, "This hub offers no profiles to choose from.")
+            raise SpawnRequestError(
+                400,
+                "This hub offers no profiles to choose from. "
+                "Please contact the hub administrators.",
+            )
         posix = auth_state.get("posix")
         run = run_as(posix, group, stale_fallback=stale)
         if run.notice:

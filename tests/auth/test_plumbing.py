@@ -105,6 +105,12 @@ def test_identity_binding() -> None:
     with pytest.raises(web.HTTPError) as info:
         check_identity_binding("ada", ada, other, log)
     assert info.value.status_code == 403
+    assert info.value.jupyterhub_message == (  # type: ignore[attr-defined]
+        "The hub username 'ada' already belongs to a different account, so you cannot be "
+        "signed in as it. This happens when two people share a user name at their identity "
+        "provider, or when your account there was created again. Please contact the hub "
+        "administrators and mention 'username conflict'."
+    )
     assert not same_identity(None, ada["identity"])
 
 

@@ -552,3 +552,13 @@ def test_arbitrary_user_options_give_a_resolution_or_a_4xx(
         "node_selector",
     }
     assert resolve_request(profiles, who, result.user_options).overrides == result.overrides
+
+
+def test_a_malformed_group_name_is_refused_with_a_next_step(profiles: list[Any]) -> None:
+    with pytest.raises(SpawnRequestError) as caught:
+        resolve_request(profiles, ALICE, {"profile": "standard", "group": "Not A Group!"})
+    assert caught.value.status == 400
+    assert caught.value.message == (
+        "'Not A Group!' is not the name of a group. Choose one of your groups on the "
+        "server options page."
+    )

@@ -87,6 +87,12 @@ def make_spawner(config: Config | None = None, **traits: Any) -> IRISSpawner:
     return spawner
 
 
+MISCONFIGURED = (
+    "The hub's profile list is misconfigured, so servers cannot be started. "
+    "The hub administrators have been told; please contact them."
+)
+
+
 def invalid_profiles(spawner: Any) -> list[dict[str, Any]]:
     return INVALID_PROFILES
 
@@ -99,7 +105,7 @@ async def test_the_form_of_a_misconfigured_callable_profile_list_says_so(
     with pytest.raises(HTTPError) as caught:
         await spawner.get_options_form()
     assert caught.value.status_code == 500
-    assert caught.value.jupyterhub_message == "The hub's profile list is misconfigured."  # type: ignore[attr-defined]
+    assert caught.value.jupyterhub_message == MISCONFIGURED  # type: ignore[attr-defined]
     assert "IRISSpawner.profile_list is invalid" in caplog.text  # the detail is logged
 
 
@@ -109,7 +115,7 @@ async def test_a_spawn_with_a_misconfigured_callable_profile_list_says_so() -> N
     with pytest.raises(HTTPError) as caught:
         await spawner.load_user_options()
     assert caught.value.status_code == 500
-    assert caught.value.jupyterhub_message == "The hub's profile list is misconfigured."  # type: ignore[attr-defined]
+    assert caught.value.jupyterhub_message == MISCONFIGURED  # type: ignore[attr-defined]
 
 
 @pytest.mark.usefixtures("kubeconfig")
@@ -120,6 +126,18 @@ async def test_an_unknown_profile_is_a_400_with_the_sentence() -> None:
         await spawner.load_user_options()
     assert caught.value.status_code == 400
     assert "gpu" in caught.value.jupyterhub_message  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("kubeconfig")
+async def test_options_on_a_hub_without_profiles_are_a_400_with_a_next_step() -> None:
+    spawner = make_spawner(profile_list=[])
+    spawner.user_options = {"profile": "gpu"}
+    with pytest.raises(HTTPError) as caught:
+        await spawner.load_user_options()
+    assert caught.value.status_code == 400
+    assert caught.value.jupyterhub_message == (  # type: ignore[attr-defined]
+        "This hub offers no profiles to choose from. Please contact the hub administrators."
+    )
 
 
 @pytest.mark.usefixtures("kubeconfig")
