@@ -12,5 +12,7 @@ the benchmarks. Never part of the wheel (it needs a source checkout: ``tests/idp
   browserless login driver, Debian's Chromium through Playwright;
 * :mod:`devstack.stacks`, :mod:`devstack.configs`: an IdP + hub (+ Kubernetes stand-in) stack
   and the hub configurations the tests' fixtures and the benchmarks start it with;
+* :mod:`devstack.pins`: the z2jh hub stacks' pins for ``make test-stacks`` (the test tools
+  to add, the check that no pinned version changed);
 * ``python -m devstack`` (``make demo``): the local demo hub (see ``docs/admin/demo.md``).
 """

@@ -26,6 +26,16 @@ def node_bin_path() -> str:
     return f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def spawn_page_status(refused: int) -> int:
+    """The HTTP status of the spawn page shown again with a refusal (an ``HTTPError`` raised
+    from the spawner's options, ``refused``): JupyterHub >= 5.4 answers with that status
+    (jupyterhub/jupyterhub#5146), 5.3 (the z2jh 4.2.0 hub) with 200. Either way the spawn is
+    refused and the form shows the message again."""
+    from jupyterhub import version_info
+
+    return refused if tuple(version_info[:2]) >= (5, 4) else 200
+
+
 class HubProcess:
     """Start ``jupyterhub`` with a generated config in ``workdir``; drive it over HTTP.
 

@@ -32,7 +32,7 @@ from iris_jupyterhub.accounting.reconcile import parse_kube_time
 pytestmark = pytest.mark.e2e
 
 HEARTBEAT = 2.0  # the stale bound 3 x max(2, 1) = 6 s leaves room for a loaded machine
-POLL = 1.0
+POLL = 1  # Spawner.poll_interval is an Integer: traitlets < 5.15 (z2jh 4.2.0) refuses 1.0
 STALE_AFTER = 3 * max(HEARTBEAT, POLL)  # SessionAccounting.stale_after
 
 ACCOUNTING_CONFIG = f"""

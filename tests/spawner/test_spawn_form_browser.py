@@ -20,7 +20,7 @@ import pytest
 
 from devstack.browser import ARTIFACTS, chromium
 from devstack.configs import IRIS_SPAWNER_CONFIG as CONFIG
-from devstack.hub import REPO_ROOT
+from devstack.hub import REPO_ROOT, spawn_page_status
 from devstack.stacks import KubeStack
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -225,7 +225,7 @@ def test_bob_does_not_see_the_gpu_profile_and_a_tampered_form_is_refused(
     before = len(ks.kube.created_pods())
     with page.expect_response(re.compile(r"/hub/spawn")) as answer:
         page.get_by_role("button", name="Start").click()
-    assert answer.value.status == 403
+    assert answer.value.status == spawn_page_status(403)
     expect(page.locator("body")).to_contain_text("'lsst-gpu' is not available to you")
     expect(page.locator("body")).to_contain_text("choose one of: standard")
     page.screenshot(path=str(ARTIFACTS / "spawn-form-bob-403.png"), full_page=True)
