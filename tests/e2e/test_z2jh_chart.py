@@ -29,7 +29,8 @@ What is changed, and why (nothing else is):
 
 Then a researcher logs in through the real IdP, spawns the GPU profile on the stand-in
 (the pod manifest carries the GPU limit, node selector and toleration, and the chart's
-labels), and stops; a researcher outside the GPU group is refused that profile.
+labels, and passes Pod Security "baseline": tests/helm/pod_security.py), and stops; a
+researcher outside the GPU group is refused that profile.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from tests.helm.chart import (
     packaged_chart,
     render,
 )
+from tests.helm.pod_security import baseline_violations
 
 pytestmark = [
     pytest.mark.e2e,
@@ -385,6 +387,12 @@ def test_login_and_spawn_the_gpu_profile(hub: tuple[str, ChartHub]) -> None:
         assert pod["spec"]["nodeSelector"]["nvidia.com/gpu.present"] == "true"
         assert any(t.get("key") == "nvidia.com/gpu" for t in pod["spec"]["tolerations"])
         assert pod["spec"]["securityContext"]["runAsUser"] >= 1000
+        # admitted by the namespace's Pod Security "baseline" (docs/admin/z2jh.md): no
+        # privileged or NET_ADMIN init container (the chart's block-cloud-metadata), no
+        # hostPath; and our singleuser image (its CUDA build for GPUs), not the chart's
+        assert baseline_violations(pod) == [], pod["spec"].get("initContainers")
+        assert not pod["spec"].get("initContainers"), pod["spec"]["initContainers"]
+        assert "/iris/iris-singleuser" in container["image"], container["image"]
         # what only the chart's own config sets: its labels, namespace and user scheduler
         labels = pod["metadata"]["labels"]
         assert labels["app.kubernetes.io/instance"] == "jhub"

@@ -270,3 +270,61 @@ def test_storage_rbac_binds_the_hub_service_account(chart: Any) -> None:
                 assert set(rule["verbs"]) <= {"get", "list", "watch", "create"}
     cluster_role = next(o for o in _storage_rbac() if o["kind"] == "ClusterRole")
     assert cluster_role["rules"][0]["resources"] == ["persistentvolumes"]
+
+
+def test_spawned_pods_pass_pod_security_baseline(objects: list[dict[str, Any]]) -> None:
+    """docs/admin/z2jh.md labels the namespace Pod Security "baseline". The chart's
+    config (files/hub/jupyterhub_config.py) adds its privileged NET_ADMIN
+    ``block-cloud-metadata`` init container to every user pod when the values it is
+    given say ``singleuser.cloudMetadata.blockWithIptables: true`` (the chart's
+    default), and baseline refuses that pod: every spawn would fail. The metadata server
+    is blocked by the single-user NetworkPolicy instead. The pods themselves are checked
+    against baseline in tests/e2e/test_z2jh_chart.py."""
+    passed = yaml.safe_load(
+        base64.b64decode(find(objects, "Secret", "hub")["data"]["values.yaml"])
+    )
+    singleuser = passed["singleuser"]
+    assert singleuser["cloudMetadata"]["blockWithIptables"] is False
+    assert singleuser["networkPolicy"]["enabled"] is True
+    assert singleuser["networkPolicy"]["egressAllowRules"]["cloudMetadataServer"] is False
+    assert singleuser["extraPodConfig"] == {}  # nothing else reaches the pod unchecked
+    assert not any(
+        c.get("securityContext", {}).get("privileged") for c in singleuser["initContainers"]
+    )
+
+
+def test_researchers_run_the_iris_singleuser_image(values: dict[str, Any]) -> None:
+    """Not the chart's sample image: ours works under the researcher's uid with HOME on
+    the mounted home (images/singleuser/Dockerfile); GPU profiles use its CUDA build."""
+    passed = values["singleuser"]["image"]
+    assert passed["name"].endswith("/iris/iris-singleuser"), passed
+    for profile in values["custom"]["iris"]["profiles"]:
+        image = profile.get("kubespawner_override", {}).get("image")
+        if image is not None:
+            assert image.split(":")[0].endswith("/iris/iris-singleuser-gpu"), image
+
+
+def test_complete_hub_cannot_reach_the_cloud_metadata_server(chart: Any) -> None:
+    """hub.networkPolicy.egressAllowRules.cloudMetadataServer is false in values.yaml: no
+    egress rule of the hub's rendered NetworkPolicy lets 169.254.169.254 through (z2jh's
+    default allows it to the hub; the single-user policy already excludes it). DNS (port
+    53 only) stays allowed there, as z2jh's dnsPortsCloudMetadataServer does for clouds
+    whose resolver lives at that address; the metadata service itself is HTTP."""
+    import ipaddress
+
+    metadata = ipaddress.ip_address("169.254.169.254")
+    objects = render(chart, install_values(VALUES_FILES["values.yaml"]))
+    for name in ("hub", "singleuser"):
+        policy = find(objects, "NetworkPolicy", name)
+        blocks = [
+            peer["ipBlock"]
+            for rule in policy["spec"]["egress"]
+            if {p.get("port") for p in rule.get("ports", [{}])} != {53}
+            for peer in rule.get("to", [])
+            if "ipBlock" in peer
+        ]
+        assert blocks, name
+        for block in blocks:
+            if metadata in ipaddress.ip_network(block["cidr"]):
+                excepted = [ipaddress.ip_network(e) for e in block.get("except", [])]
+                assert any(metadata in net for net in excepted), (name, block)
