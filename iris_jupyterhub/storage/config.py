@@ -208,7 +208,12 @@ class ManilaStorage(LoggingConfigurable):
     namespace = Unicode(
         "",
         config=True,
-        help="Namespace of the Secrets and PersistentVolumeClaims (empty: the spawner's).",
+        help="""
+        Namespace of the Secrets and PersistentVolumeClaims (empty: the spawner's). The
+        PersistentVolumes' claim and CSI secret references point there, and
+        ``helm/storage-pv-policy.yaml`` refuses any the hub creates that point elsewhere:
+        keep it the namespace named in that policy (and in ``helm/storage-rbac.yaml``).
+        """,
     )
     home_mount_path = Unicode(
         "/home/{username}",
