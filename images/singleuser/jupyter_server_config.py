@@ -11,6 +11,7 @@ parent is writable. When an admin sets ``Spawner.notebook_dir`` (``JUPYTERHUB_RO
 this file steps aside.
 """
 
+import contextlib
 import os
 
 c = get_config()  # noqa: F821 - provided by the Jupyter config loader
@@ -19,10 +20,8 @@ _home = os.environ.get("HOME", "")
 if _home and not os.path.lexists(_home):
     _parent = os.path.dirname(os.path.abspath(_home))
     if os.path.isdir(_parent) and os.access(_parent, os.W_OK | os.X_OK):
-        try:
+        with contextlib.suppress(OSError):  # raced or refused: the check below decides
             os.mkdir(_home, 0o700)
-        except OSError:
-            pass  # raced or refused: the check below decides
 _usable = bool(_home) and os.path.isdir(_home) and os.access(_home, os.W_OK | os.X_OK)
 if _usable and not os.environ.get("JUPYTERHUB_ROOT_DIR"):
     c.ServerApp.root_dir = _home
