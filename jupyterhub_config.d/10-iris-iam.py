@@ -16,8 +16,8 @@
 #   IRIS_IAM_ISSUER (iam.issuer)                 no   another INDIGO IAM (default: IRIS IAM)
 #
 # The environment wins over values. Group syntax: docs/admin/groups.md. JUPYTERHUB_CRYPT_KEY
-# must be set too (`openssl rand -hex 32`): tokens and groups are kept in encrypted
-# auth_state. Every setting: docs/admin/snippets.md.
+# must be set too (`openssl rand -hex 32`) outside z2jh (the chart sets CryptKeeper.keys):
+# tokens and groups are kept in encrypted auth_state. Every setting: docs/admin/snippets.md.
 from iris_jupyterhub.snippets import SnippetSettings
 
 s = SnippetSettings(globals(), "10-iris-iam.py")

@@ -17,8 +17,8 @@
 #   IRIS_CHECKIN_ISSUER (checkin.issuer)                 no   another issuer (wins over instance)
 #
 # Groups are the canonical names of Check-in's entitlements (docs/admin/groups.md), e.g.
-# "vo.iris.ac.uk" or "vo.iris.ac.uk/lsst". JUPYTERHUB_CRYPT_KEY must be set too. Every
-# setting: docs/admin/snippets.md.
+# "vo.iris.ac.uk" or "vo.iris.ac.uk/lsst". JUPYTERHUB_CRYPT_KEY must be set too (outside
+# z2jh; the chart sets CryptKeeper.keys). Every setting: docs/admin/snippets.md.
 from iris_jupyterhub.snippets import SnippetSettings
 
 s = SnippetSettings(globals(), "11-egi-checkin.py")

@@ -25,7 +25,9 @@
 # The export service (`python -m iris_jupyterhub.accounting.service`, named iris-accounting)
 # reads the database directly: it needs no hub API scopes, so no role is granted to it. It
 # loads the hub's configuration again, so it gets the hub's environment (JupyterHub gives
-# services almost none) without the hub's own secrets (proxy token, crypt key). The
+# services almost none), including the secrets from hub.extraEnv (only
+# CONFIGPROXY_AUTH_TOKEN, JUPYTERHUB_CRYPT_KEY and JPY_COOKIE_SECRET are left out); under
+# z2jh it also reads the chart's Secret, as the hub does (same container and uid). The
 # directories must be writable by the hub (z2jh: hub.extraVolumes/extraVolumeMounts).
 # Every setting: docs/admin/snippets.md; accounting: docs/admin/accounting.md.
 import sys

@@ -269,12 +269,38 @@ def test_singleuser_server_opens_in_the_home_share(
     assert config.ServerApp.root_dir == str(home)
 
 
-@pytest.mark.parametrize("home", ["missing", "a-file"])
+def test_singleuser_server_creates_a_missing_home_under_a_writable_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """values-minimal.yaml mounts a scratch emptyDir at /home: HOME=/home/<name> is absent."""
+    home = tmp_path / "alice"
+    config = _server_config({"HOME": str(home)}, monkeypatch)
+    assert home.is_dir()
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert config.ServerApp.root_dir == str(home)
+
+
+@pytest.mark.parametrize("home", ["missing-parent/alice", "a-file"])
 def test_singleuser_server_keeps_its_default_without_a_usable_home(
     home: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "a-file").write_text("")
     config = _server_config({"HOME": str(tmp_path / home)}, monkeypatch)
+    assert "root_dir" not in config.ServerApp
+    assert not (tmp_path / "missing-parent").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_singleuser_server_does_not_create_home_under_a_read_only_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = tmp_path / "home"
+    parent.mkdir(mode=0o500)
+    try:
+        config = _server_config({"HOME": str(parent / "alice")}, monkeypatch)
+        assert not (parent / "alice").exists()
+    finally:
+        parent.chmod(0o700)
     assert "root_dir" not in config.ServerApp
 
 
