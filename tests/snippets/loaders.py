@@ -28,6 +28,8 @@ import yaml
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from tests.helm.chart import merge
+
 ROOT = Path(__file__).resolve().parents[2]
 SNIPPETS = ROOT / "jupyterhub_config.d"
 CHART = ROOT.parent / "shared" / "z2jh-4.4.0" / "jupyterhub"
@@ -71,16 +73,6 @@ def load_plain(name: str, tmp_path: Path, *, subconfig: bool) -> Config:
     return PyFileConfigLoader(main.name, path=str(tmp_path)).load_config()
 
 
-def _merge(a: dict[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(a)
-    for key, value in b.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _pod_dir(tmp_path: Path, values: Mapping[str, Any]) -> Path:
     """Lay out ``/usr/local/etc/jupyterhub`` of a hub pod under ``tmp_path``."""
     chart = chart_or_skip()
@@ -88,7 +80,7 @@ def _pod_dir(tmp_path: Path, values: Mapping[str, Any]) -> Path:
     for sub in ("secret", "config", "jupyterhub_config.d"):
         (pod / sub).mkdir(parents=True, exist_ok=True)
     defaults = yaml.safe_load((chart / "values.yaml").read_text())
-    merged = _merge(defaults, values)
+    merged = merge(defaults, values)
     (pod / "secret" / "values.yaml").write_text(yaml.safe_dump(merged))
     (pod / "secret" / "hub.config.JupyterHub.cookie_secret").write_text("ab" * 32)
     (pod / "secret" / "hub.config.CryptKeeper.keys").write_text("cd" * 32)
@@ -136,10 +128,10 @@ def load_z2jh(
     ``values`` is merged into the chart's values as well.
     """
     assert how in ("extraFiles", "extraConfig")
-    all_values: dict[str, Any] = _merge({"custom": {"iris": dict(custom or {})}}, values or {})
+    all_values: dict[str, Any] = merge({"custom": {"iris": dict(custom or {})}}, values or {})
     if how == "extraConfig":
         extra = {f"{i:02d}-{n}": snippet_text(n) for i, n in enumerate(names)}
-        all_values = _merge(all_values, {"hub": {"extraConfig": extra}})
+        all_values = merge(all_values, {"hub": {"extraConfig": extra}})
     pod = _pod_dir(tmp_path, all_values)
     if how == "extraFiles":
         for name in names:
