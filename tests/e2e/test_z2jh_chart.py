@@ -278,12 +278,8 @@ def minimal(idp: LocalIdP, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="module")
 def openstack() -> Iterator[OpenStackServer]:
-    server = OpenStackServer(share_ready_polls=1)
-    server.start()
-    try:
+    with OpenStackServer(share_ready_polls=1) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

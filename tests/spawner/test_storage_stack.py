@@ -51,12 +51,8 @@ def kube(tmp_path_factory: pytest.TempPathFactory, stub_port: int) -> Iterator[K
 
 @pytest.fixture(scope="module")
 def openstack() -> Iterator[OpenStackServer]:
-    server = OpenStackServer(share_ready_polls=2)
-    server.start()
-    try:
+    with OpenStackServer(share_ready_polls=2) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

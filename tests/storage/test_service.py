@@ -50,12 +50,8 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeStandIn]:
 
 @pytest.fixture
 def openstack() -> Iterator[OpenStackServer]:
-    server = OpenStackServer(share_ready_polls=1)
-    server.start()
-    try:
+    with OpenStackServer(share_ready_polls=1) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
