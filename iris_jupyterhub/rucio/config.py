@@ -55,6 +55,7 @@ __all__ = [
     "RucioInstance",
     "RucioTokens",
     "account_for",
+    "check_account_template",
     "instances_for",
     "validate_instances",
 ]
@@ -149,8 +150,8 @@ def _scopes(spec: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _account_template(spec: Mapping[str, Any]) -> str:
-    value = spec.get("account", "")
+def check_account_template(value: object) -> str:
+    """``value`` if it is a valid ``account`` rule (``""`` or a template), else ``ValueError``."""
     if not isinstance(value, str):
         raise ValueError("account must be a string: '' or a template like '{username}'")
     try:
@@ -203,7 +204,7 @@ def _instance(spec: object) -> RucioInstance:
         audience=audience,
         scopes=_scopes(spec),
         groups=parse_group_rules(groups, "groups"),
-        account=_account_template(spec),
+        account=check_account_template(spec.get("account", "")),
         grant=str(grant),
     )
 
