@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from devstack.configs import IAM_HUB_CONFIG
+from devstack.idp import public_jwk
 from devstack.login import hub_login
 from devstack.stacks import Stack, restore_idp, start_stack
 
@@ -149,6 +151,16 @@ def test_a_server_gets_its_users_token_and_it_is_cached(stack: Stack) -> None:
     assert answer["vo"] == "def"
     assert TTL - 5 <= answer["expires_at"] - time.time() <= TTL + 1
     assert r.headers["Cache-Control"] == "no-store"
+    # what Rucio checks: a JWT from the IdP with aud=rucio and the scopes, for Ada
+    claims = jwt.decode(
+        answer["access_token"],
+        jwt.PyJWK(public_jwk(stack.keys["iam"])).key,
+        algorithms=["RS256"],
+        audience="rucio",
+        issuer=stack.issuer,
+    )
+    assert {"openid", "profile"} <= set(claims["scope"].split())
+    assert claims["sub"] == stack.user("ada")["sub"]
     # the token request: refresh_token grant with the audience and Rucio's scopes
     [request] = token_requests(stack)[before:]
     form = request["form"]
