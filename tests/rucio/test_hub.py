@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyterhub import version_info
 from jupyterhub.app import JupyterHub
 from traitlets.config import Config
 
@@ -20,6 +21,7 @@ SERVER_ROLE = ["users:activity!user", "access:servers!server"]
 RAL = {"name": "ral", "rucio_host": "https://rucio.example.ac.uk", "groups": ["iris"]}
 
 
+@pytest.mark.skipif(version_info < (6,), reason="extra_user_scopes is new in JupyterHub 6")
 def test_jupyterhub_6_uses_extra_user_scopes() -> None:
     c = Config()
     configure_hub(c, [RAL], jupyterhub_major=6)

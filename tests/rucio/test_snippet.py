@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from jupyterhub import version_info
 from jupyterhub.app import JupyterHub
 
 from iris_jupyterhub.rucio import SCOPE, USER_SCOPE
@@ -35,7 +36,11 @@ def test_loads_every_way(how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert c.RucioTokens.notebook_dir == "/run/rucio"
     hub = JupyterHub(config=c)  # the values as the hub reads them
     assert SCOPE in hub.custom_scopes
-    assert USER_SCOPE in hub.extra_user_scopes
+    if version_info >= (6,):
+        assert USER_SCOPE in hub.extra_user_scopes
+    else:  # JupyterHub 5 (z2jh 4.2.0/4.4.0): the user role
+        [user] = [r for r in hub.load_roles if r["name"] == "user"]
+        assert USER_SCOPE in user["scopes"]
     assert USER_SCOPE in c.Spawner.server_token_scopes
     assert not any("admin:auth_state" in s for s in c.Spawner.server_token_scopes)
 
