@@ -4,7 +4,7 @@ Enable it explicitly (the IRIS singleuser image does, in ``jupyter_server_config
 
     c.ServerApp.jpserver_extensions = {"iris_jupyterhub.rucio.extension": True}
 
-or ``--ServerApp.jpserver_extensions='{"iris_jupyterhub.rucio.extension": true}'``.
+or ``--ServerApp.jpserver_extensions=iris_jupyterhub.rucio.extension=True``.
 Without ``IRIS_RUCIO_INSTANCES`` in the environment it logs one line and does nothing.
 Otherwise, at start-up, it makes ``IRIS_RUCIO_DIR`` private (``0700``), writes each
 instance's client configuration ``<name>.cfg`` and the default instance's ``rucio.cfg``,

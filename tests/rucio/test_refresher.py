@@ -8,6 +8,7 @@ real log lines.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -107,7 +108,7 @@ async def test_each_token_is_renewed_before_it_expires(
         assert token_of(files) == latest.token
         assert clock.now < latest.expires_at, "the next call comes before this token expires"
     assert len(hub.issued) == 4
-    for earlier, later in zip(hub.issued, hub.issued[1:], strict=False):
+    for earlier, later in itertools.pairwise(hub.issued):
         assert later.at < earlier.expires_at
     path = files.settings.files("ral").token
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
