@@ -85,6 +85,8 @@ class IdPProcess:
         users_file: Path | None = None,
         provider_options: dict[str, dict[str, Any]] | None = None,
         new_session: bool = False,
+        access_token_ttl: int | None = None,
+        audiences: list[str] | None = None,
     ) -> None:
         """Prepare (not start) an IdP.
 
@@ -94,6 +96,12 @@ class IdPProcess:
         provider's config entry (e.g. ``{"iam": {"ttl": {"AccessToken": 5}}}``).
         ``new_session`` starts the server in its own session and process group (the demo
         uses it so that a terminal's Ctrl-C reaches only the supervisor).
+
+        ``access_token_ttl`` (seconds) sets every provider's access-token lifetime (the
+        server's default is an hour; the Rucio tests use 20 s). ``audiences`` lists the token
+        audiences every provider issues on request, as INDIGO IAM does: a token request (code or
+        refresh grant) with ``audience``/``aud``/``resource`` = one of them gets a JWT access
+        token with that ``aud`` and a ``scope`` claim; the server's default is ``["rucio"]``.
         """
         self.repo_root = Path(repo_root).resolve()
         self.workdir = Path(workdir).resolve()
@@ -108,6 +116,8 @@ class IdPProcess:
         self.users_file = users_file or self.repo_root / "tests" / "idp" / "users.json"
         self.provider_options = dict(provider_options or {})
         self.new_session = new_session
+        self.access_token_ttl = access_token_ttl
+        self.audiences = list(audiences) if audiences is not None else None
         self.base_url = f"http://{host}:{self.port}"
         self.log_path = self.workdir / "idp.log"
         self.config_path = self.workdir / "idp-config.json"
@@ -135,6 +145,10 @@ class IdPProcess:
             entry["title"] = "IRIS IAM (test)" if name == "iam" else "EGI Check-in (test)"
             if name in self.provider_jwks:
                 entry["jwks"] = self.provider_jwks[name]
+            if self.access_token_ttl is not None:
+                entry["ttl"] = {"AccessToken": self.access_token_ttl}
+            if self.audiences is not None:
+                entry["audiences"] = list(self.audiences)
             entry.update(self.provider_options.get(name, {}))
             providers.append(entry)
         return {

@@ -492,7 +492,7 @@ def test_next_id_token_is_substituted_once(idp: IdPProcess) -> None:
 
 def test_rotate_keys_changes_published_kid(idp: IdPProcess) -> None:
     flow = Flow(idp, "iam")
-    tokens = flow.tokens("carol", "carol-pass")
+    tokens = flow.tokens("dan", "dan-pass")
     jwks_uri = flow.meta["jwks_uri"]
     new_key = make_rsa_jwk("iam-rotated")
     try:
@@ -526,3 +526,139 @@ def test_requests_log_and_reset(idp: IdPProcess) -> None:
     assert idp.requests("checkin") == []
     response = httpx.post(f"{idp.base_url}/_test/fail", json={"provider": "nope"})
     assert response.status_code == 404
+
+
+# -- token audiences (INDIGO IAM's `audience`, RFC 8707 resource indicators underneath) -----------
+
+
+def audience_refresh(meta: dict[str, Any], refresh_token: str, **extra: str) -> httpx.Response:
+    """A refresh-token grant as the hub's client with extra form fields (audience, scope...)."""
+    return httpx.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": "hub",
+            "client_secret": SECRET,
+            **extra,
+        },
+    )
+
+
+def verify_access_token(
+    idp: IdPProcess, provider: str, token: str, audience: str
+) -> dict[str, Any]:
+    """Check an audience access token as a resource server does: signature, iss, aud, exp."""
+    jwks = jwt.PyJWKSet.from_dict(httpx.get(discovery(idp, provider)["jwks_uri"]).json())
+    header = jwt.get_unverified_header(token)
+    assert header["typ"] == "at+jwt"
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        jwks[header["kid"]].key,
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=idp.issuer(provider),
+        options={"require": ["exp", "iat", "iss", "aud", "sub", "scope"]},
+    )
+    return claims
+
+
+@pytest.mark.parametrize("parameter", ["audience", "aud", "resource"])
+def test_refresh_with_audience_issues_jwt_for_it(idp: IdPProcess, parameter: str) -> None:
+    flow = Flow(idp, "iam")
+    tokens = flow.tokens("ada", "ada-pass")
+    response = audience_refresh(flow.meta, tokens["refresh_token"], **{parameter: "rucio"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    claims = verify_access_token(idp, "iam", body["access_token"], "rucio")
+    assert claims["aud"] == "rucio"
+    assert claims["sub"] == verify_id_token(idp, "iam", tokens["id_token"])["sub"]
+    assert {"openid", "profile"} <= set(claims["scope"].split())
+    assert claims["exp"] - claims["iat"] == body["expires_in"] == 3600
+    # the request log keeps what the client sent (IAM's parameter), not the translation
+    sent = [r["form"] for r in idp.requests("iam") if r["endpoint"] == "token"][-1]
+    assert sent[parameter] == "rucio"
+    # the refresh token still works, and without an audience gives the usual opaque token
+    plain = refresh(flow.meta, tokens["refresh_token"])
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["access_token"].count(".") != 2
+    assert userinfo(idp, "iam", plain.json()["access_token"])["sub"] == claims["sub"]
+
+
+def test_first_non_empty_audience_parameter_wins(idp: IdPProcess) -> None:
+    flow = Flow(idp, "checkin", scope=CHECKIN_SCOPE)
+    tokens = flow.tokens("dan", "dan-pass")
+    response = audience_refresh(
+        flow.meta, tokens["refresh_token"], audience="", aud="rucio", resource="https://x.example/"
+    )
+    assert response.status_code == 200, response.text
+    claims = verify_access_token(idp, "checkin", response.json()["access_token"], "rucio")
+    assert claims["iss"] == idp.issuer("checkin")
+
+
+def test_refresh_with_audience_keeps_scope_parameter(idp: IdPProcess) -> None:
+    flow = Flow(idp, "iam")
+    tokens = flow.tokens("ada", "ada-pass")
+    response = audience_refresh(
+        flow.meta, tokens["refresh_token"], audience="rucio", scope="openid profile"
+    )
+    assert response.status_code == 200, response.text
+    claims = verify_access_token(idp, "iam", response.json()["access_token"], "rucio")
+    assert claims["scope"] == "openid profile"
+
+
+def test_code_exchange_with_audience_issues_jwt(idp: IdPProcess) -> None:
+    flow = Flow(idp, "iam")
+    code = flow.login("ada", "ada-pass")["code"]
+    response = httpx.post(
+        flow.meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": flow.verifier,
+            "client_id": "hub",
+            "client_secret": SECRET,
+            "audience": "rucio",
+        },
+    )
+    assert response.status_code == 200, response.text
+    verify_access_token(idp, "iam", response.json()["access_token"], "rucio")
+
+
+def test_unknown_audience_is_refused(idp: IdPProcess) -> None:
+    flow = Flow(idp, "iam")
+    tokens = flow.tokens("ada", "ada-pass")
+    response = audience_refresh(flow.meta, tokens["refresh_token"], audience="someone-else")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_target"
+
+
+def test_access_token_ttl_and_audiences_are_configurable(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    clients = [
+        {
+            "provider": "iam",
+            "client_id": "hub",
+            "client_secret": SECRET,
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "client_secret_post",
+        }
+    ]
+    with IdPProcess(
+        REPO_ROOT,
+        tmp_path_factory.mktemp("idp-short"),
+        clients=clients,
+        access_token_ttl=20,
+        audiences=["rucio", "https://fts.example.org"],
+    ) as short:
+        flow = Flow(short, "iam")
+        tokens = flow.tokens("ada", "ada-pass")
+        assert tokens["expires_in"] == 20
+        for audience in ("rucio", "https://fts.example.org"):
+            response = audience_refresh(flow.meta, tokens["refresh_token"], audience=audience)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            claims = verify_access_token(short, "iam", body["access_token"], audience)
+            assert body["expires_in"] == claims["exp"] - claims["iat"] == 20

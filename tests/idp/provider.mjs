@@ -1,5 +1,5 @@
 // Builds one oidc-provider instance (IAM- or Check-in-shaped) from a provider spec and its state.
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 import { adapterFactory } from './adapter.mjs';
 import { errorPage } from './pages.mjs';
@@ -102,8 +102,70 @@ async function loadExistingGrant(ctx) {
   grant.addOIDCScope([...oidc.requestParamOIDCScopes].join(' '));
   const claims = [...oidc.requestParamClaims ?? []];
   if (claims.length) grant.addOIDCClaims(claims);
+  // Audiences (resource indicators, see audienceFeature): grant what was asked of each.
+  for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+    const scope = [...oidc.requestParamScopes].filter((s) => server.scopes.has(s));
+    if (scope.length) grant.addResourceScope(indicator, scope.join(' '));
+  }
   await grant.save();
   return grant;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token audiences, as INDIGO IAM: a token request (authorization_code or refresh_token grant)
+// may name an audience (`audience`, `aud` or `resource`; server.mjs turns the first non-empty one
+// into an RFC 8707 resource indicator, see audienceToResource); the access token is then a JWT
+// with aud=<audience> and a `scope` claim, signed with the provider's key, as IAM issues and
+// Rucio accepts. oidc-provider only issues a resource on a refresh when the grant already holds
+// it (helpers/resolve_resource.js: model.resourceIndicators.has(resource)), whereas IAM lets any
+// client ask for any audience. So every authorization defaults to all configured audiences
+// (spec.audiences, default ['rucio']): they are recorded on the code and its refresh token, and
+// the grant gets their scopes (loadExistingGrant). A token request WITHOUT an audience still gets
+// the opaque, userinfo-capable access token it always did (openid in scope: no resource chosen).
+// ---------------------------------------------------------------------------------------------
+export const AUDIENCE_URN = 'urn:iris:audience:';
+export const DEFAULT_AUDIENCES = ['rucio'];
+// Scopes an audience token may carry (filtered by what the refresh token / request holds).
+const AUDIENCE_SCOPES = [...Object.keys(CLAIMS), 'offline_access'].join(' ');
+
+// IAM takes any string as audience; a resource indicator must be an absolute URI.
+export function audienceToResource(audience) {
+  return URL.parse(audience) ? audience : `${AUDIENCE_URN}${encodeURIComponent(audience)}`;
+}
+
+function resourceToAudience(resource) {
+  return resource.startsWith(AUDIENCE_URN)
+    ? decodeURIComponent(resource.slice(AUDIENCE_URN.length))
+    : resource;
+}
+
+function audienceFeature(spec) {
+  const audiences = spec.audiences ?? DEFAULT_AUDIENCES;
+  const resources = audiences.map(audienceToResource);
+  return {
+    enabled: true,
+    // Called with `oneOf` when a token request names no resource but the refresh token holds
+    // several: issue the plain (opaque) token then, as before audiences existed.
+    async defaultResource(ctx, client, oneOf) {
+      if (oneOf) return undefined;
+      return resources.length ? [...resources] : undefined;
+    },
+    async useGrantedResource() {
+      return false;
+    },
+    async getResourceServerInfo(ctx, resource) {
+      if (!resources.includes(resource)) {
+        throw new errors.InvalidTarget(`unknown audience ${JSON.stringify(resourceToAudience(resource))}`);
+      }
+      return {
+        audience: resourceToAudience(resource),
+        scope: AUDIENCE_SCOPES,
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: spec.ttl?.AccessToken ?? TTL.AccessToken,
+        jwt: { sign: { alg: 'RS256' } },
+      };
+    },
+  };
 }
 
 /**
@@ -128,7 +190,7 @@ export function buildProvider(spec, state) {
     issueRefreshToken: async (ctx, client, code) => (
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access')
     ),
-    rotateRefreshToken: false,
+    rotateRefreshToken: spec.rotate_refresh_token ?? false, // spec option: rotate like some IdPs
     loadExistingGrant,
     ttl: { ...TTL, ...spec.ttl },
     cookies: {
@@ -147,7 +209,7 @@ export function buildProvider(spec, state) {
       devInteractions: { enabled: false },
       dPoP: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
-      resourceIndicators: { enabled: false },
+      resourceIndicators: audienceFeature(spec),
       revocation: { enabled: true },
       introspection: { enabled: true },
       userinfo: { enabled: true },

@@ -7,12 +7,16 @@
 // tests change users, inject failures, substitute ID tokens and rotate signing keys.
 //
 // Config (JSON): {host, port (0 = any), users_file, providers: [{name, mount, issuer?, jwks?,
-//   title?, flavour?: 'iam'|'keycloak', end_session?, ttl?}], clients: [{provider, client_id,
+//   title?, flavour?: 'iam'|'keycloak', end_session?, ttl?, audiences?}], clients: [{provider, client_id,
 //   client_secret, redirect_uris, token_endpoint_auth_method?, strict_auth_method?}]}
 // A provider without `issuer` gets <base>/ (root mount) or <base><mount>; issuers are used verbatim,
 // so IAM's keeps its trailing slash. A provider without `jwks` gets a fresh RSA key.
 // Endpoint paths follow the flavour: IAM (/authorize, /token, /userinfo, /jwk, ...) or Keycloak
 // (<mount>/protocol/openid-connect/...). Discovery is <mount>/.well-known/openid-configuration.
+// Token requests may name an audience as IAM does (`audience`, `aud` or `resource`, first non-empty
+// wins; one of the provider's `audiences`, default ["rucio"]): the access token is then a JWT with
+// that `aud` and a `scope` claim (see provider.mjs audienceFeature). `ttl.AccessToken` (seconds)
+// sets every access token's lifetime.
 //
 // Control API (JSON; `provider` is a provider name):
 //   POST /_test/users          {provider, user}           upsert a user (by login)
@@ -30,7 +34,9 @@ import path from 'node:path';
 
 import { createStore } from './adapter.mjs';
 import { errorPage, loginPage } from './pages.mjs';
-import { ROUTES, buildProvider, flavourOf, mountPrefix } from './provider.mjs';
+import {
+  ROUTES, audienceToResource, buildProvider, flavourOf, mountPrefix,
+} from './provider.mjs';
 
 const ENDPOINTS = ['token', 'userinfo', 'discovery', 'jwks', 'authorization'];
 const BODY_LIMIT = 1024 * 1024;
@@ -280,6 +286,19 @@ async function handleControl(states, req, res, url) {
   }
 }
 
+// IAM takes a token audience as `audience`, `aud` or `resource` (the first non-empty one wins) on
+// any grant. oidc-provider knows only RFC 8707 `resource` (an absolute URI, once): rewrite the form
+// so it carries exactly that (provider.mjs maps plain audiences to urn:iris:audience:<name>).
+// Returns the new body, or null when the request names no audience.
+function iamAudienceBody(form) {
+  const audience = ['audience', 'aud', 'resource'].map((k) => form[k]).find((v) => v);
+  if (!audience) return null;
+  const params = new URLSearchParams(form);
+  ['audience', 'aud', 'resource'].forEach((k) => params.delete(k));
+  params.set('resource', audienceToResource(audience));
+  return params.toString();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Request dispatch
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +352,7 @@ async function dispatch(states, ordered, req, res) {
       sendJson(res, 401, { error: 'invalid_client', error_description: problem });
       return;
     }
+    if (endpoint === 'token') req.body = iamAudienceBody(entry.form) ?? req.body;
   }
 
   if (await handleInteraction(state, req, res, relPath, entry)) return;
