@@ -98,9 +98,17 @@ class Stack:
 
 
 def start_stack(
-    workdir: Path, provider: str, hub_config: str, hub_env: dict[str, str] | None = None
+    workdir: Path,
+    provider: str,
+    hub_config: str,
+    hub_env: dict[str, str] | None = None,
+    provider_options: dict[str, dict[str, Any]] | None = None,
 ) -> Stack:
-    """Start an IdP and a hub configured by ``hub_config`` (its ``{issuer}`` filled in)."""
+    """Start an IdP and a hub configured by ``hub_config`` (its ``{issuer}`` filled in).
+
+    ``provider_options`` are merged into the IdP's provider entries (see
+    :class:`~devstack.idp.IdPProcess`), e.g. ``{"iam": {"ttl": {"AccessToken": 20}}}``.
+    """
     hub_port = free_port()
     keys = {"iam": make_rsa_jwk("iam-key-1"), "checkin": make_rsa_jwk("checkin-key-1")}
     idp = IdPProcess(
@@ -108,6 +116,7 @@ def start_stack(
         workdir / "idp",
         clients=default_clients([f"http://127.0.0.1:{hub_port}/hub/oauth_callback"]),
         provider_jwks={name: {"keys": [jwk]} for name, jwk in keys.items()},
+        provider_options=provider_options,
     )
     (workdir / "idp").mkdir(parents=True, exist_ok=True)
     idp.start()

@@ -4,6 +4,7 @@ Usage::
 
     iris-jupyterhub posix lookup --username alice
     iris-jupyterhub posix export --format passwd --out /etc/iris/passwd
+    iris-jupyterhub rucio identities --config jupyterhub_config.py --email '{username}@ac.uk'
 
 Each command group is a module with a ``register(subparsers)`` function that adds its
 parser and sets ``handler`` (a function from the parsed arguments to an exit status) on
@@ -26,7 +27,11 @@ from .cli_support import EXIT_ATTENTION, EXIT_STATUS, Handler
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
-COMMAND_GROUPS = ("iris_jupyterhub.posix.cli", "iris_jupyterhub.accounting.cli")
+COMMAND_GROUPS = (
+    "iris_jupyterhub.posix.cli",
+    "iris_jupyterhub.accounting.cli",
+    "iris_jupyterhub.rucio.cli",
+)
 """Modules whose ``register(subparsers)`` adds a command group, in ``--help`` order."""
 
 

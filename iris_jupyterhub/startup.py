@@ -1,8 +1,8 @@
 """Start-up checks of every iris-jupyterhub component configured on this hub.
 
 JupyterHub builds spawners only when a server starts, so a mistake in ``c.IRISSpawner``,
-``c.ManilaStorage`` or ``c.SessionAccounting`` would otherwise show first when a
-researcher spawns. The IRIS
+``c.ManilaStorage``, ``c.SessionAccounting`` or ``c.RucioTokens`` would otherwise show
+first when a researcher spawns. The IRIS
 authenticators are built at hub start-up and call :func:`check_config` with the hub's
 configuration, so the hub refuses to start with a message naming the option. Hubs that
 use ``IRISSpawner`` with another authenticator call it at the end of
@@ -86,3 +86,7 @@ def check_config(config: Any) -> None:
         from .accounting.config import SessionAccounting  # noqa: PLC0415
 
         SessionAccounting(config=config)
+    if _section(config, "RucioTokens") is not None:
+        from .rucio.config import RucioTokens  # noqa: PLC0415
+
+        RucioTokens(config=config)

@@ -12,7 +12,9 @@ What it adds to :class:`oauthenticator.oauth2.OAuthenticator`:
   ``admin_groups``, and synced to JupyterHub groups;
 * a stable identity (issuer + subject, never a display name) bound to the hub username;
 * ``refresh_user`` that renews tokens with the refresh token and re-applies the rules
-  (:mod:`iris_jupyterhub.auth.refresh`).
+  (:mod:`iris_jupyterhub.auth.refresh`);
+* Rucio access tokens for the user's notebook servers, from the refresh token
+  (:mod:`iris_jupyterhub.auth.rucio`, configured as ``c.RucioTokens``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .identity import check_identity_binding, identity_from_claims
 from .posix_mapping import make_registry, map_login
 from .provider import ProviderMetadata
 from .refresh import RefreshMixin
+from .rucio import RucioTokenMixin
 from .rules import GroupPolicy
 from .settings import OIDCSettings
 from .tokens import (
@@ -51,7 +54,12 @@ __all__ = ["OIDCAuthenticator"]
 _JWT_ONLY_CLAIMS = ("exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "jti", "s_hash")
 
 
-class OIDCAuthenticator(OIDCSettings, RefreshMixin, OAuthenticator):  # type: ignore[misc]
+class OIDCAuthenticator(
+    OIDCSettings,
+    RucioTokenMixin,
+    RefreshMixin,
+    OAuthenticator,  # type: ignore[misc]
+):
     """Log in with any OpenID Connect provider; the base of the IAM and Check-in authenticators."""
 
     login_handler = OIDCLoginHandler

@@ -1,7 +1,7 @@
 """Spawn profiles: validate the admin's ``profile_list``, then judge each spawn request.
 
 The profile list is KubeSpawner's (and z2jh's ``singleuser.profileList``) format unchanged,
-with five additions:
+with six additions:
 
 ``allowed_groups`` / ``required_groups``
     On a profile, on a choice of ``profile_options`` and on an ``unlisted_choice``: lists of
@@ -20,6 +20,10 @@ with five additions:
     On a profile: ``false`` to start its servers without the Manila home and group shares
     of :class:`~iris_jupyterhub.storage.ManilaStorage` (default ``true``; no effect while
     storage is not enabled).
+``rucio``
+    On a profile: ``false`` to start its servers without the Rucio token directory and
+    environment of :mod:`iris_jupyterhub.rucio` (default ``true``; no effect while no
+    Rucio instance is configured).
 
 Requests are what KubeSpawner stores in ``user_options``: ``{"profile": <slug>, <option
 key>: <choice slug>, "<option key>--unlisted-choice": <typed value>}``, plus ``"group"``,
@@ -78,6 +82,7 @@ _PROFILE_KEYS = (
     "profile_options",
     "resources",
     "storage",
+    "rucio",
     *_GROUP_KEYS,
 )
 _OPTION_KEYS = ("display_name", "choices", "unlisted_choice")
@@ -170,6 +175,8 @@ class Profile:
     config: Mapping[str, Any]
     storage: bool = True
     """Whether servers of this profile get the Manila storage (the ``storage`` key)."""
+    rucio: bool = True
+    """Whether servers of this profile get Rucio tokens (the ``rucio`` key)."""
 
 
 # --- validation of the admin's list ----------------------------------------------------------
@@ -320,6 +327,7 @@ def _profile(spec: object, gpu: GpuScheduling | None) -> Profile:
         tuple(options),
         spec,
         _flag(spec, "storage") if "storage" in spec else True,
+        _flag(spec, "rucio") if "rucio" in spec else True,
     )
     for option in profile.options:  # every choice must combine with the profile's settings
         for choice in option.choices:

@@ -19,6 +19,8 @@ from traitlets import Dict, List, Unicode, default, validate
 from ..accounting.hooks import AccountingMixin
 from ..errors import UserFacingError, as_http_error
 from ..groups import GroupRule, memberships_from_auth_state, parse_group_rules
+from ..rucio.config import RucioTokens
+from ..rucio.pod import rucio_pod, rucio_traits
 from ..storage.spawner import prepare_storage
 from .charging import admitted_rules, charge_group, granting_rules
 from .checks import validate_gpu_option
@@ -229,7 +231,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         group = options.pop("group", None)
         notices: list[str] = []
         resources = ResourceTotals()
-        profile_storage = True
+        profile_storage = profile_rucio = True
         granted: tuple[GroupRule, ...] = ()
         profiles = await self._profiles()
         if profiles:
@@ -243,6 +245,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             resources = resolution.resources
             options = resolution.user_options
             profile_storage = resolution.profile.storage
+            profile_rucio = resolution.profile.rucio
             granted = granting_rules(resolution.profile, resolution.choices)
         elif options:
             raise SpawnRequestError(
@@ -259,6 +262,8 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         # last: a request refused above never creates a share (ManilaStorage, if enabled)
         storage = await prepare_storage(self, auth_state, profile_storage=profile_storage)
         self._apply_pod(pod_for(run, storage))
+        if profile_rucio:
+            self._apply_rucio(auth_state)
         self.user_options = {**options, "group": run.group}
         self._iris_state = {
             "group": canonical,
@@ -294,6 +299,24 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             )
         for name, value in traits.items():
             setattr(self, name, value)
+
+    def _apply_rucio(self, auth_state: dict[str, Any]) -> None:
+        """Rucio's environment and token directory, for a user who gets an instance."""
+        settings = RucioTokens(config=self.config)
+        if not settings.instances:
+            return
+        pod = rucio_pod(
+            settings.parsed_instances(),
+            auth_state,
+            self.user.name,
+            settings.notebook_dir,
+            volume=settings.notebook_volume,
+        )
+        if pod is not None:
+            current = {"environment": self.environment, "volumes": self.volumes}
+            current["volume_mounts"] = self.volume_mounts
+            for name, value in rucio_traits(pod, current).items():
+                setattr(self, name, value)
 
     def _check_quota(self, canonical: str | None, request: ResourceTotals) -> None:
         quotas = validate_group_quotas(self.group_quotas)

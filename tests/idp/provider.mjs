@@ -190,7 +190,7 @@ export function buildProvider(spec, state) {
     issueRefreshToken: async (ctx, client, code) => (
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access')
     ),
-    rotateRefreshToken: false,
+    rotateRefreshToken: spec.rotate_refresh_token ?? false, // spec option: rotate like some IdPs
     loadExistingGrant,
     ttl: { ...TTL, ...spec.ttl },
     cookies: {
