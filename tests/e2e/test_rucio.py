@@ -350,7 +350,9 @@ def test_rucio_down_gives_the_clients_error_and_tokens_stay_fresh(rs: RucioStack
     before = notebook.token_file.read_text()
     done = notebook.run(rs.venv, "rucio", "whoami")  # rucio 41's CLI exits 0 even then
     assert "Cannot connect to the Rucio server" in done.stdout + done.stderr
-    done = notebook.run(rs.venv, "python", "-c", "from rucio.client import Client; Client()")
+    done = notebook.run(
+        rs.venv, "python", "-c", "from rucio.client import Client; Client().whoami()"
+    )
     assert done.returncode != 0
     assert "Connection refused" in done.stderr, done.stderr
     wait_until(lambda: notebook.token_file.read_text() != before, "a renewed token")
