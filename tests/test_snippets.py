@@ -40,6 +40,9 @@ CHECKIN = {
     "IRIS_CHECKIN_CLIENT_ID": "checkin-client",
     "IRIS_CHECKIN_CLIENT_SECRET": "s3cret",
 }
+RUCIO = {
+    "IRIS_RUCIO_INSTANCE_LIST": '[{name: ral, rucio_host: "https://r.example", groups: [iris]}]'
+}
 HUB_AND_SECRET = {**HUB, "IRIS_IAM_CLIENT_SECRET": "s3cret"}
 OPENSTACK = {
     "OS_AUTH_URL": "https://keystone.example.ac.uk:5000/v3",
@@ -390,6 +393,7 @@ def test_accounting_service_runs_from_the_chart_config(
         {
             **IAM,
             **OPENSTACK,
+            **RUCIO,
             "IRIS_REGISTRY_DB_URL": f"sqlite:///{tmp_path}/registry.sqlite",
             "IRIS_ACCOUNTING_XDMOD_DIR": str(xdmod),
         },
@@ -424,6 +428,7 @@ def test_all_templates_together(how: str, tmp_path: Path, monkeypatch: pytest.Mo
             "IRIS_GPU_GROUPS": "iris/gpu",
             "IRIS_SITE_NAME": "UKI-SOUTHGRID-RALPP",
             "IRIS_HUB_CONFIG_FILE": "/etc/jupyterhub/jupyterhub_config.py",
+            **RUCIO,
         },
     )
     names = sorted(p.name for p in SNIPPETS.glob("[0-9]*.py") if p.name != "11-egi-checkin.py")
@@ -446,6 +451,7 @@ def test_all_templates_together(how: str, tmp_path: Path, monkeypatch: pytest.Mo
     names_of = [s["name"] for s in services_of(c)]
     expected = ["jupyterhub-idle-culler"] if how in Z2JH else []  # the chart's own is kept
     assert names_of == [*expected, "iris-accounting"]
+    assert c.RucioTokens.instances[0]["name"] == "ral"
 
 
 @pytest.mark.parametrize("how", Z2JH)
@@ -514,6 +520,7 @@ REQUIRED = [
     ("40-manila-storage.py", OPENSTACK, "OS_AUTH_URL", "custom.iris.storage.authUrl"),
     ("40-manila-storage.py", OPENSTACK, "OS_APPLICATION_CREDENTIAL_ID", None),
     ("40-manila-storage.py", OPENSTACK, "OS_APPLICATION_CREDENTIAL_SECRET", None),
+    ("60-rucio.py", {}, "IRIS_RUCIO_INSTANCE_LIST", "custom.iris.rucio.instances"),
 ]
 
 

@@ -25,6 +25,7 @@ CONFIG_MODULES = frozenset(
         "auth/tokens.py",
         "groups.py",
         "posix/settings.py",
+        "rucio/config.py",
         "snippets/hub.py",
         "snippets/parsing.py",
         "snippets/settings.py",

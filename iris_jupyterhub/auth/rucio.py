@@ -53,6 +53,7 @@ class RucioTokenMixin:
     build_refresh_token_request_params: Any
 
     _rucio_settings: RucioTokens | None = None
+    _rucio_parsed: list[RucioInstance] | None = None
     _rucio_locks: weakref.WeakValueDictionary[str, asyncio.Lock] | None = None
 
     @property
@@ -63,8 +64,10 @@ class RucioTokenMixin:
         return self._rucio_settings
 
     def rucio_instances(self) -> list[RucioInstance]:
-        """The configured instances (validated)."""
-        return self.rucio.parsed_instances()
+        """The configured instances (validated once)."""
+        if self._rucio_parsed is None:
+            self._rucio_parsed = self.rucio.parsed_instances()
+        return self._rucio_parsed
 
     def get_handlers(self, app: Any) -> list[Any]:
         """The authenticator's handlers, plus the Rucio token endpoint when configured."""

@@ -143,7 +143,12 @@ def client(instance: str | None = None, **options: Any) -> Any:
     path = token_file(instance)
     chosen = settings.find(path.name.removesuffix(".token"))
     token = read_token(chosen.name)
-    rucio_client = importlib.import_module("rucio.client")
+    try:
+        rucio_client = importlib.import_module("rucio.client")
+    except ImportError as error:
+        raise ImportError(
+            f"The Rucio client is not installed here ({error}): pip install rucio-clients"
+        ) from error
     account = options.pop("account", None) or chosen.account or None
     vo = options.pop("vo", None) or chosen.vo or None
     ca_cert = options.pop("ca_cert", None) or chosen.ca_cert or None

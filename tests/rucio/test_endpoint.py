@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,21 @@ def test_renewed_before_expiry_and_rotated_refresh_token_kept(stack: Stack) -> N
     r = get(stack, token, "cam")
     assert r.status_code == 200, r.text
     assert auth_state(stack, "aresearcher")["refresh_token"] != state["refresh_token"]
+
+
+def test_concurrent_requests_share_one_refresh_token_chain(stack: Stack) -> None:
+    """Requests of one user run one at a time: with a rotating IdP, two requests that both
+    used the same refresh token would make the second one fail (the IdP refuses a replaced
+    refresh token)."""
+    assert hub_login(stack.hub.url, "ada", "ada-pass").status == 302
+    token = user_token(stack, "aresearcher")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda name: get(stack, token, name), ["ral", "cam"] * 3))
+    assert [r.status_code for r in answers] == [200] * 6, [r.text for r in answers]
+    assert len({r.json()["access_token"] for r in answers}) == 2  # one per instance, cached
+    grants = [r["form"] for r in token_requests(stack) if r["form"]]
+    assert [g["grant_type"] for g in grants][-2:] == ["refresh_token", "refresh_token"]
+    assert grants[-1]["refresh_token"] != grants[-2]["refresh_token"]  # the rotated one
 
 
 def test_user_in_no_rucio_group_gets_not_in_group(stack: Stack) -> None:

@@ -9,6 +9,7 @@ that virtualenv is missing. Whether Rucio accepts the token is the whole-stack t
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
-from iris_jupyterhub.rucio import instances, read_token, token_file
+from iris_jupyterhub.rucio import client, instances, read_token, token_file
 from iris_jupyterhub.rucio.clientcfg import render_rucio_cfg, settings_from_env
 from iris_jupyterhub.rucio.files import write_private, write_token
 from iris_jupyterhub.rucio.helper import RucioTokenUnavailableError
@@ -112,6 +113,18 @@ def test_a_missing_token_is_explained_from_the_status_file(
         (tmp_path / "ral.status.json").write_text(json.dumps({"instance": "ral", **status}))
     with pytest.raises(RucioTokenUnavailableError, match=expected):
         read_token("ral", environ)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rucio") is not None, reason="rucio is installed")
+def test_without_the_rucio_client_the_helper_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = environment(tmp_path, "https://rucio.ral.example", "https://rucio.cam.example")
+    write_files(environ)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ImportError, match="pip install rucio-clients"):
+        client()
 
 
 # -- with the real Rucio client ----------------------------------------------------------

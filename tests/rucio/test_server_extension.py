@@ -106,7 +106,12 @@ def open_log(path: Path) -> BinaryIO:
 async def start_server(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     started: list[Server] = []
 
-    async def start(hub: TokenHub | None, rucio_dir: Path, *options: str) -> Server:
+    async def start(
+        hub: TokenHub | None, rucio_dir: Path, *options: str, environ: dict[str, str] | None = None
+    ) -> Server:
+        env = server_env(tmp_path, hub, rucio_dir)
+        if environ is not None:  # a hub of its own: the caller gives its environment
+            env.update(environ, IRIS_RUCIO_DIR=str(rucio_dir))
         log_path = tmp_path / f"server-{len(started)}.log"
         with open_log(log_path) as log:
             process = await asyncio.create_subprocess_exec(
@@ -122,7 +127,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
                 f"--ServerApp.jpserver_extensions={EXTENSION}=True",
                 *(f"--ServerApp.jpserver_extensions={name}=False" for name in OTHERS),
                 *options,
-                env=server_env(tmp_path, hub, rucio_dir),
+                env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -39,6 +39,7 @@ def test_hub_starts_from_the_templates(tmp_path: Path) -> None:
         "OS_APPLICATION_CREDENTIAL_SECRET": "app-secret",
         "OS_REGION_NAME": "RegionOne",
         "IRIS_ACCOUNTING_XDMOD_DIR": str(xdmod),
+        "IRIS_RUCIO_INSTANCE_LIST": "[{name: ral, rucio_host: 'https://r.example', groups: [i]}]",
     }
     hub = HubProcess(tmp_path / "hub", free_port(), config, env=env)
     try:
