@@ -18,7 +18,15 @@ demo: $(VENV)/.installed node_modules/.installed
 ## test: lint, types, docs (warnings are errors) and the whole test suite
 test: install apt-deps lint typecheck docs pytest
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed .venv-rucio/.installed
+
+## .venv-rucio: a real Rucio server (devstack/rucio.py) and the tests' notebook environment, apart
+## from .venv (Rucio pins its own SQLAlchemy and Flask); pinned by requirements-rucio.txt
+.venv-rucio/.installed: requirements-rucio.txt
+	@[ -x .venv-rucio/bin/python ] || $(PYTHON) -m venv .venv-rucio
+	.venv-rucio/bin/python -m pip install -q --upgrade pip
+	.venv-rucio/bin/python -m pip install -q -r requirements-rucio.txt
+	@touch $@
 
 $(VENV)/.installed: setup.cfg pyproject.toml requirements-test.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed"'
@@ -99,4 +107,4 @@ bench-smoke: install
 	$(PY) -m benchmarks --smoke
 
 clean:
-	rm -rf $(VENV) $(STACK_VENVS) node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(STACK_VENVS) .venv-rucio node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo

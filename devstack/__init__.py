@@ -8,6 +8,8 @@ the benchmarks. Never part of the wheel (it needs a source checkout: ``tests/idp
 * :mod:`devstack.openstack` (with :mod:`devstack.openstack_manila`,
   :mod:`devstack.openstack_faults`): a fake Keystone + Manila with fault injection;
 * :mod:`devstack.postgres`: a throw-away PostgreSQL server;
+* :mod:`devstack.rucio` (with :mod:`devstack.rucio_setup`, run in ``.venv-rucio``): a real
+  Rucio server trusting the test IdP, with accounts, OIDC identities and POSIX RSEs;
 * :mod:`devstack.hub`, :mod:`devstack.login`, :mod:`devstack.browser`: a real hub and proxy, a
   browserless login driver, Debian's Chromium through Playwright;
 * :mod:`devstack.stacks`, :mod:`devstack.configs`: an IdP + hub (+ Kubernetes stand-in) stack

@@ -11,7 +11,9 @@ Check-in (issuer ``http://127.0.0.1:<port>/auth/realms/egi``) in one Node proces
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
@@ -265,6 +268,84 @@ class IdPProcess:
             raise IdPError(f"POST {path} -> {response.status_code}: {response.text}")
         result: dict[str, Any] = response.json()
         return result
+
+    # -- tokens as a client (no hub) ------------------------------------------------------------
+
+    def login_tokens(
+        self,
+        provider: str,
+        login: str,
+        password: str,
+        *,
+        client_id: str = "hub",
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        scope: str = "openid profile email offline_access",
+    ) -> dict[str, Any]:
+        """Log ``login`` in through the authorization-code flow (PKCE) as ``client_id``
+        (``client_secret_post``, the client's first redirect URI) and return the token response.
+        """
+        client = next(c for c in self.clients if c["client_id"] == client_id)
+        redirect_uri: str = client["redirect_uris"][0]
+        meta = httpx.get(self.discovery_url(provider), timeout=10).json()
+        verifier = base64.urlsafe_b64encode(os.urandom(48)).rstrip(b"=").decode()
+        digest = hashlib.sha256(verifier.encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        with httpx.Client(timeout=10) as browser:
+            response = browser.get(
+                meta["authorization_endpoint"],
+                params={
+                    "response_type": "code", "client_id": client_id, "scope": scope,
+                    "redirect_uri": redirect_uri, "state": "s", "nonce": "n",
+                    "code_challenge": challenge, "code_challenge_method": "S256",
+                },
+            )  # fmt: skip
+            for _ in range(10):
+                location = urljoin(str(response.url), response.headers.get("location", ""))
+                if location.startswith(redirect_uri):
+                    break
+                if response.status_code == 200:
+                    action = response.text.split('action="', 1)[1].split('"', 1)[0]
+                    response = browser.post(
+                        urljoin(str(response.url), action),
+                        data={"login": login, "password": password},
+                    )
+                else:
+                    response = browser.get(location)
+            else:
+                raise IdPError(f"login of {login} at {provider} did not reach {redirect_uri}")
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        tokens = httpx.post(
+            meta["token_endpoint"],
+            data={
+                "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+                "code_verifier": verifier, "client_id": client_id, "client_secret": client_secret,
+            },
+            timeout=10,
+        )  # fmt: skip
+        tokens.raise_for_status()
+        result: dict[str, Any] = tokens.json()
+        return result
+
+    def refresh(
+        self,
+        provider: str,
+        refresh_token: str,
+        *,
+        audience: str | None = None,
+        client_id: str = "hub",
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+    ) -> httpx.Response:
+        """A ``refresh_token`` grant (with IAM's ``audience`` parameter when given)."""
+        meta = httpx.get(self.discovery_url(provider), timeout=10).json()
+        data = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        if audience is not None:
+            data["audience"] = audience
+        return httpx.post(meta["token_endpoint"], data=data, timeout=10)
 
     def upsert_user(self, provider: str, user: dict[str, Any]) -> None:
         """Add or replace (by ``login``) a user record in users.json format."""

@@ -75,6 +75,8 @@ class KubeStandIn:
     ``run_servers``: the fake kubelet starts ``jupyterhub.singleuser`` for each pod (else it
     only reports pods Running). ``pod_ip``: ``"auto"`` gives every pod its own free
     loopback address (so pods keep KubeSpawner's default port 8888), or a fixed address.
+    ``singleuser_python``: the interpreter that runs the servers (default the stand-in's;
+    the Rucio tests use the notebook environment ``.venv-rucio``).
     """
 
     workdir: Path
@@ -85,6 +87,7 @@ class KubeStandIn:
     kube_version: str = KUBE_VERSION
     reject_invalid: bool = False
     port: int = 0
+    singleuser_python: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -117,6 +120,7 @@ class KubeStandIn:
         cmd += [] if self.kubelet else ["--no-kubelet"]
         cmd += [] if self.run_servers else ["--no-servers"]
         cmd += ["--reject-invalid"] if self.reject_invalid else []
+        cmd += ["--singleuser-python", self.singleuser_python] if self.singleuser_python else []
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:

@@ -309,6 +309,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 run_servers=args.run_servers,
                 pod_ip=args.pod_ip,
                 interval=args.kubelet_interval,
+                singleuser_python=args.singleuser_python,
             )
             emulator.kubelet = kubelet
             kubelet.start()
@@ -335,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-servers", dest="run_servers", action="store_false")
     parser.add_argument("--pod-ip", default="auto", help="'auto': a free 127.x.y.z per pod")
     parser.add_argument("--kubelet-interval", type=float, default=0.1)
+    parser.add_argument(
+        "--singleuser-python", default=None, help="interpreter of the servers (default: ours)"
+    )
     parser.add_argument("--parent-pid", type=int, default=0, help="exit when it exits")
     args = parser.parse_args(argv)
     if args.parent_pid:  # end with the test process even if it dies without stopping us

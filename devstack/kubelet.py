@@ -9,7 +9,10 @@ It runs inside the stand-in process and talks to the API over HTTP like a real k
   ``Scheduled``/``Started`` events, optionally starts the pod's single-user server as a
   local ``python -m jupyterhub.singleuser`` process with the pod's environment (``env``
   values, ``secretKeyRef``, ``configMapKeyRef`` and ``fieldRef`` are resolved) and its
-  container port, and patches the pod's status to Running/Ready;
+  container port, and patches the pod's status to Running/Ready; an ``emptyDir`` volume
+  the container mounts becomes a directory of the pod's own (``<pod dir>/volumes/<name>``)
+  and environment values naming a path under its ``mountPath`` are rewritten to it (a local
+  process cannot mount, and two pods must not share ``/run/...``);
 - stops the process of a pod that was deleted (or marked for deletion);
 - reports a process that exits on its own as a terminated container (phase Failed or
   Succeeded), as a real kubelet would with ``restartPolicy: OnFailure`` giving up.
@@ -63,16 +66,44 @@ _DIE_WITH_PARENT = (
 )
 
 
-def singleuser_command(container: dict[str, Any]) -> list[str]:
+def empty_dir_mounts(pod: dict[str, Any], pod_dir: Path) -> dict[str, Path]:
+    """``mountPath`` -> local directory for each ``emptyDir`` volume of the first container."""
+    spec = pod["spec"]
+    empty = {v["name"] for v in spec.get("volumes") or [] if "emptyDir" in v}
+    mounts = spec["containers"][0].get("volumeMounts") or []
+    return {
+        m["mountPath"].rstrip("/"): pod_dir / "volumes" / m["name"]
+        for m in mounts
+        if m.get("name") in empty and m.get("mountPath", "").startswith("/")
+    }
+
+
+def local_paths(env: dict[str, str], mounts: dict[str, Path]) -> dict[str, str]:
+    """``env`` with values that are a mount path, or a path under one, moved to its directory."""
+    moved = dict(env)
+    for key, value in env.items():
+        for mount, local in mounts.items():
+            if value == mount or value.startswith(f"{mount}/"):
+                moved[key] = str(local) + value[len(mount) :]
+                break
+    return moved
+
+
+def singleuser_command(container: dict[str, Any], python: str | None = None) -> list[str]:
     """The local command for a container: ``jupyterhub-singleuser`` (or the image's CMD) maps
-    to ``python -m jupyterhub.singleuser`` with the container's own arguments kept."""
+    to ``python -m jupyterhub.singleuser`` with the container's own arguments kept.
+
+    ``python`` is the interpreter standing in for the image (default: this one, whose
+    environment holds the hub stack; the Rucio tests use ``.venv-rucio``'s, the notebook
+    environment with the Rucio client)."""
     argv = [*(container.get("command") or []), *(container.get("args") or [])]
     rest: list[str] = []
     for i, arg in enumerate(argv):
         if arg == "jupyterhub.singleuser" or Path(arg).name == "jupyterhub-singleuser":
             rest = argv[i + 1 :]
             break
-    cmd = [*SINGLEUSER, *[a for a in rest if a.startswith("-")]]
+    server = [python, *SINGLEUSER[1:]] if python else SINGLEUSER
+    cmd = [*server, *[a for a in rest if a.startswith("-")]]
     if os.geteuid() == 0 and "--allow-root" not in cmd:
         cmd.append("--allow-root")
     return cmd
@@ -120,8 +151,10 @@ class FakeKubelet:
         run_servers: bool = True,
         pod_ip: str = "auto",
         interval: float = 0.1,
+        singleuser_python: str | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.singleuser_python = singleuser_python
         self.workdir = workdir
         self.run_servers = run_servers
         self.pod_ip = pod_ip
@@ -277,8 +310,11 @@ class FakeKubelet:
             k: v for k, v in os.environ.items()
             if k in {"PATH", "LANG", "LC_ALL", "PYTHONPATH", "TMPDIR", "SSL_CERT_FILE"}
         }  # fmt: skip
-        run.env = {**base_env, **env, "HOME": str(run.home)}
-        run.cmd = singleuser_command(pod["spec"]["containers"][0])
+        mounts = empty_dir_mounts(pod, run.home.parent)
+        for local in mounts.values():
+            local.mkdir(parents=True, exist_ok=True)
+        run.env = {**base_env, **local_paths(env, mounts), "HOME": str(run.home)}
+        run.cmd = singleuser_command(pod["spec"]["containers"][0], self.singleuser_python)
         with run.log_path.open("ab") as out:
             run.proc = await asyncio.create_subprocess_exec(
                 sys.executable,

@@ -247,10 +247,16 @@ def _server_path(username: str, server_name: str) -> str:
 
 
 def start_kube_stack(
-    workdir: Path, kube: KubeStandIn, extra_config: str = "", provider: str = "iam"
+    workdir: Path,
+    kube: KubeStandIn,
+    extra_config: str = "",
+    provider: str = "iam",
+    provider_options: dict[str, dict[str, Any]] | None = None,
 ) -> KubeStack:
-    """An IdP + hub (``IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config``) spawning on ``kube``."""
+    """An IdP + hub (``IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config``) spawning on ``kube``
+    (``provider_options``: see :func:`start_stack`)."""
     if provider != "iam":
         raise ValueError("only the IAM provider is wired here; add its config first")
     config = IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config
-    return KubeStack(stack=start_stack(workdir, provider, config, kube.env), kube=kube)
+    stack = start_stack(workdir, provider, config, kube.env, provider_options=provider_options)
+    return KubeStack(stack=stack, kube=kube)

@@ -25,3 +25,15 @@ if _home and not os.path.lexists(_home):
 _usable = bool(_home) and os.path.isdir(_home) and os.access(_home, os.W_OK | os.X_OK)
 if _usable and not os.environ.get("JUPYTERHUB_ROOT_DIR"):
     c.ServerApp.root_dir = _home
+
+# Rucio (iris_jupyterhub.rucio, installed by the Dockerfile): the extension keeps a fresh
+# Rucio token file per instance the hub offers (a no-op, with one log line, when it offers
+# none), and rucio-jupyterlab, when installed, reads those files. ``update`` keeps the
+# extensions enabled elsewhere (jupyter_server_config.d) enabled.
+c.ServerApp.jpserver_extensions.update({"iris_jupyterhub.rucio.extension": True})
+try:
+    from iris_jupyterhub.rucio import configure_rucio_jupyterlab
+except ImportError:  # the library is not in this image
+    pass
+else:
+    configure_rucio_jupyterlab(c)  # download mode; see docs/reference/rucio-notebook.md

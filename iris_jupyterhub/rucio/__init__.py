@@ -49,3 +49,35 @@ __all__ = [
     "rucio_pod",
     "validate_instances",
 ]
+
+# -- the notebook side (R2): token files, client configuration, the client helper ----------
+# Nothing of it imports Jupyter Server or the Rucio client (see iris_jupyterhub.rucio.helper).
+from .clientcfg import (
+    NotebookInstance,
+    NotebookSettings,
+    configure_rucio_jupyterlab,
+    render_rucio_cfg,
+    rucio_jupyterlab_config,
+    settings_from_env,
+)
+from .helper import (
+    RucioTokenUnavailableError,
+    client,
+    instances,
+    read_token,
+    token_file,
+)
+
+__all__ += [
+    "NotebookInstance",
+    "NotebookSettings",
+    "RucioTokenUnavailableError",
+    "client",
+    "configure_rucio_jupyterlab",
+    "instances",
+    "read_token",
+    "render_rucio_cfg",
+    "rucio_jupyterlab_config",
+    "settings_from_env",
+    "token_file",
+]

@@ -19,8 +19,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import jwt
-
 from ..errors import UserFacingError
 from .config import RucioInstance
 
@@ -101,6 +99,9 @@ def exchange_params(
 
 
 def _jwt_exp(token: str) -> int | None:
+    # imported here: the singleuser image installs this package without PyJWT (the hub's)
+    import jwt  # noqa: PLC0415
+
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.InvalidTokenError:

@@ -492,7 +492,7 @@ def test_next_id_token_is_substituted_once(idp: IdPProcess) -> None:
 
 def test_rotate_keys_changes_published_kid(idp: IdPProcess) -> None:
     flow = Flow(idp, "iam")
-    tokens = flow.tokens("dan", "dan-pass")
+    tokens = flow.tokens("carol", "carol-pass")
     jwks_uri = flow.meta["jwks_uri"]
     new_key = make_rsa_jwk("iam-rotated")
     try:
