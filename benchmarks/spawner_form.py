@@ -139,6 +139,8 @@ async def _form_bench(warmup: int, runs: int) -> dict[str, Any]:
 async def _form_steps(iris: Any, runs: int) -> dict[str, float]:
     """Median seconds of the steps of ``_render_iris_form``, each timed on its own."""
     from iris_jupyterhub.groups import memberships_from_auth_state
+    from iris_jupyterhub.spawner.charging import admitted_rules
+    from iris_jupyterhub.spawner.form import charge_line
     from iris_jupyterhub.spawner.resolution import profile_list_for_form, visible_profiles
 
     steps: dict[str, list[float]] = {}
@@ -157,8 +159,17 @@ async def _form_steps(iris: Any, runs: int) -> dict[str, float]:
         t = lap("group rules (visible_profiles)", t)
         listing = profile_list_for_form(visible)
         t = lap("profile_list_for_form", t)
-        iris._render_options_form(listing)
-        lap("KubeSpawner template", t)
+        iris._render_profile_form(listing)
+        t = lap("KubeSpawner's template (compiled once)", t)
+        charge_line(
+            visible,
+            memberships_from_auth_state(auth_state),
+            posix=auth_state.get("posix") or {},
+            saved=iris.user_options,
+            admitted=admitted_rules(auth_state),
+            preference=iris._charge_preference(),
+        )
+        lap("charge line", t)
     return {name: statistics.median(values) for name, values in steps.items()}
 
 
