@@ -68,36 +68,27 @@ _CONFLICTS = select(
 
 
 def _conflict_flag() -> Any:
-    """:data:`_CONFLICTS` as one boolean about the ``Identity`` row of the outer query."""
-    other, group, clash, member, joined = (
+    """:data:`_CONFLICTS` as one boolean about the ``Identity`` row of the outer query.
+
+    One ``EXISTS`` per condition, each an index lookup (an ``OR`` of columns, or ``IN``
+    a subquery inside an ``OR``, makes PostgreSQL scan the table)."""
+    other, group, twin, member, joined = (
         aliased(Identity),
         aliased(Group),
         aliased(Group),
         aliased(Membership),
         aliased(Group),
     )
-    member_gids = (
-        select(joined.gid)
-        .join(member, member.group_id == joined.id)
-        .where(member.identity_id == Identity.id)
-    )
+    not_me = other.id != Identity.id
+    of_mine = (member.identity_id == Identity.id, joined.id == member.group_id)
     return or_(
-        exists().where(
-            other.id != Identity.id,
-            or_(
-                other.uid == Identity.uid,
-                other.username == Identity.username,
-                other.personal_gid == Identity.personal_gid,
-                other.personal_gid.in_(member_gids),
-            ),
-        ),
-        exists().where(or_(group.gid == Identity.personal_gid, group.name == Identity.username)),
-        exists(
-            select(clash.gid)
-            .where(clash.gid.in_(member_gids))
-            .group_by(clash.gid)
-            .having(func.count() > 1)
-        ),
+        exists().where(not_me, other.uid == Identity.uid),
+        exists().where(not_me, other.username == Identity.username),
+        exists().where(not_me, other.personal_gid == Identity.personal_gid),
+        exists().where(*of_mine, not_me, other.personal_gid == joined.gid),
+        exists().where(group.gid == Identity.personal_gid),
+        exists().where(group.name == Identity.username),
+        exists().where(*of_mine, twin.gid == joined.gid, twin.id != joined.id),
     )
 
 
