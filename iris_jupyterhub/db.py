@@ -23,7 +23,8 @@ it is for JupyterHub.
 
 Concurrency strategy
 --------------------
-Reads (the login fast path) run in ordinary transactions and take no lock. Every write
+Reads run in ordinary transactions and take no lock; the login fast path is a single
+statement on its own autocommit engine (:func:`read_once`: one round trip). Every write
 runs in one transaction per call that first takes the database's single write lock,
 re-reads what it needs, assigns and commits; a failure anywhere rolls the whole change
 back, so no partial rows are ever left.

@@ -169,7 +169,8 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
         group and a login name derived from ``name_hint``; each canonical group (role
         stripped, e.g. ``"iris/lsst"``) gets a gid the first time it is seen; the identity's
         memberships are replaced by ``groups``. A deleted identity is revived with its old
-        ids. A known identity whose groups did not change costs one read transaction.
+        ids. A known identity whose groups did not change costs ONE statement (the account
+        and its conflict check; no lock, no write).
 
         Raises:
             IdentityConflictError: Another identity or group shares this identity's ids.
