@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results import record
 from iris_jupyterhub.accounting import (
     AccountingStore,
     ApelOptions,
@@ -226,6 +227,7 @@ def run(out: Out = print, smoke: bool = False) -> None:
         check.close()
         assert stored is not None
         assert stored == type(first)(**{**first.__dict__, "job_id": 1}), "generated rows differ"
+        record("accounting", f"generate {inserted:,} session rows", inserted / seconds, "rows/s")
         out(
             f"  generate: {inserted:,} rows in {seconds:.1f}s ({inserted / seconds:,.0f}/s), "
             f"database {db.stat().st_size / 2**20:.0f} MiB"
@@ -259,6 +261,7 @@ def _export(db: Path, fmt: str, target: Path) -> dict[str, Any]:
 
 def _report(out: Out, fmt: str, n: int, figures: dict[str, Any]) -> None:
     unit = "records" if fmt == "apel" else "lines"
+    record("accounting", f"export {fmt} ({n:,} sessions)", n / figures["cpu"], "sessions/CPU s")
     extra = f" in {figures['messages']:,} messages" if fmt == "apel" else ""
     out(
         f"  export {fmt:5s}: {figures['items']:,} {unit}{extra} in "

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.login import pct
+from benchmarks.results import record
 from benchmarks.spawner_hub import (
     SpawnClient,
     _hub_configs,
@@ -108,6 +109,15 @@ def bench(workdir: Path, sizes: Sizes, out: Out) -> None:
         f"({(p50(on_s) - p50(off_s)) * 1e3:+.1f} ms), "
         f"stop p50 {p50(on_d) / p50(off_d):.2f}x ({(p50(on_d) - p50(off_d)) * 1e3:+.1f} ms)"
     )
+    for what, on, off in (("spawn", on_s, off_s), ("stop", on_d, off_d)):
+        record(
+            "accounting",
+            f"{what} through the hub with accounting, p50",
+            p50(on) * 1e3,
+            "ms",
+            baseline=p50(off) * 1e3,
+            baseline_name="no accounting",
+        )
     opened = [float(m) for m in _OPEN_RE.findall(hub_log)][-sizes.spawns :]
     closed = [float(m) for m in _CLOSE_RE.findall(hub_log)][-sizes.spawns :]
     if opened and closed:

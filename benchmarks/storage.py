@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.login import pct
+from benchmarks.results import record
 from benchmarks.spawner_hub import SpawnClient, logged_in
 from devstack.stub_server import stub_server
 
@@ -170,6 +171,14 @@ def bench_spawn(workdir: Path, sizes: Sizes, out: Out) -> None:
     base = times["none"]
     for name in ("existing", "first"):
         t = times[name]
+        record(
+            "storage",
+            f"spawn with Manila storage ({name} share), p50",
+            statistics.median(t) * 1e3,
+            "ms",
+            baseline=statistics.median(base) * 1e3,
+            baseline_name="no storage",
+        )
         out(
             f"    {name} vs none: p50 {statistics.median(t) / statistics.median(base):.2f}x "
             f"({(statistics.median(t) - statistics.median(base)) * 1e3:+.1f} ms), "
@@ -236,6 +245,9 @@ def bench_prepare(workdir: Path, sizes: Sizes, out: Out) -> None:
         out(
             f"    {name:<10}{len(t):>4}{statistics.median(t) * 1e3:>9.1f}{pct(t, 99) * 1e3:>9.1f}"
             f"{max(t) * 1e3:>9.1f}"
+        )
+        record(
+            "storage", f"StorageService.prepare() {name}, p50", statistics.median(t) * 1e3, "ms"
         )
 
 

@@ -23,7 +23,8 @@ it is for JupyterHub.
 
 Concurrency strategy
 --------------------
-Reads (the login fast path) run in ordinary transactions and take no lock. Every write
+Reads run in ordinary transactions and take no lock; the login fast path is a single
+statement on its own autocommit engine (:func:`read_once`: one round trip). Every write
 runs in one transaction per call that first takes the database's single write lock,
 re-reads what it needs, assigns and commits; a failure anywhere rolls the whole change
 back, so no partial rows are ever left.
@@ -44,11 +45,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -73,6 +74,7 @@ __all__ = [
     "hub_db_url",
     "make_engine",
     "read_connection",
+    "read_once",
     "read_session",
     "registry_db_url",
     "upgrade_schema",
@@ -92,6 +94,7 @@ HUB_DB_URL_DEFAULT = "sqlite:///jupyterhub.sqlite"
 """The default of ``c.JupyterHub.db_url``."""
 
 _SQLITE = "sqlite:///"
+_T = TypeVar("_T")
 
 
 def _section(config: Config | None, name: str) -> Mapping[str, Any]:
@@ -245,8 +248,15 @@ def _is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, connect_timeout: float, lock_timeout: float) -> Engine:
-    """An engine for ``url`` with these timeouts and the transaction behaviour above."""
+def make_engine(
+    url: str, *, connect_timeout: float, lock_timeout: float, single_reads: bool = False
+) -> Engine:
+    """An engine for ``url`` with these timeouts and the transaction behaviour above.
+
+    ``single_reads``: an engine for :func:`read_once` only (the login fast path): every
+    statement its own transaction (autocommit: no ``BEGIN``/``COMMIT`` round trips) and no
+    ping before each use (a connection lost to a server restart is retried instead).
+    """
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
@@ -258,11 +268,29 @@ def make_engine(url: str, *, connect_timeout: float, lock_timeout: float) -> Eng
         lock_ms = max(1, int(lock_timeout * 1000))
         connect_args["options"] = f"-c lock_timeout={lock_ms}"
         kwargs["pool_timeout"] = connect_timeout
-        kwargs["pool_pre_ping"] = True  # a restarted server must not fail the next login
+        # a restarted server must not fail the next login (read_once retries instead)
+        kwargs["pool_pre_ping"] = not single_reads
+    if single_reads:
+        kwargs["isolation_level"] = "AUTOCOMMIT"
     engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-    if _is_sqlite(engine):
+    if _is_sqlite(engine) and not single_reads:
         _configure_sqlite(engine)
     return engine
+
+
+def read_once(engine: Engine, action: str, read: Callable[[Connection], _T]) -> _T:
+    """``read(connection)`` on an engine made with ``single_reads``: for ONE statement,
+    which is its own transaction (a consistent snapshot on both databases). Tried again
+    once on a fresh connection if the pooled one was lost (a restarted server)."""
+    with database_errors(action):
+        try:
+            with engine.connect() as connection:
+                return read(connection)
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        with engine.connect() as connection:
+            return read(connection)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -31,6 +31,7 @@ Memberships are stored in ``auth_state["groups"]`` as canonical strings
 
 from __future__ import annotations
 
+import functools
 import re
 import reprlib
 from collections.abc import Iterable, Mapping
@@ -251,6 +252,13 @@ def membership_from_string(text: str) -> GroupMembership:
     Raises:
         ValueError: If ``text`` is not in the canonical form.
     """
+    return _membership(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _membership(text: str) -> GroupMembership:
+    # memberships are frozen, so one parse serves every caller: auth_state is read (and
+    # each of a user's groups parsed again) on every spawn form and spawn
     return GroupMembership(*_parse_canonical(text, "group membership"))
 
 

@@ -12,6 +12,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cryptography.fernet import InvalidToken
+from jupyterhub import orm
+from jupyterhub.crypto import EncryptionUnavailable, decrypt
+
 from ..errors import http_error
 from .tokens import MAX_SUBJECT_LENGTH, normalize_issuer
 
@@ -38,6 +42,25 @@ def same_identity(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> b
     if not a or not b:
         return False
     return (a.get("issuer"), a.get("subject")) == (b.get("issuer"), b.get("subject"))
+
+
+async def stored_auth_state(db: Any, username: str) -> dict[str, Any] | None:
+    """The auth_state stored for the hub user ``username``: ``None`` when there is no such
+    user, none is stored, or it cannot be decrypted (as ``User.get_auth_state``).
+
+    Reads the one column: ``handler.find_user`` loads the whole user (roles, groups,
+    servers), which the hub then does again to log the user in; on a login that was the
+    largest cost the IAM callback had over GenericOAuthenticator's.
+    """
+    query = db.query(orm.User.encrypted_auth_state).filter(orm.User.name == username)
+    encrypted = query.scalar()
+    if encrypted is None:
+        return None
+    try:
+        state: dict[str, Any] | None = await decrypt(encrypted)
+    except (ValueError, InvalidToken, EncryptionUnavailable):
+        return None
+    return state
 
 
 def check_identity_binding(

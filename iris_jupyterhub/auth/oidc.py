@@ -32,7 +32,7 @@ from ..groups import group_names, memberships_from_auth_state, parse_group_rule
 from ..startup import check_config as check_components
 from .claims import canonical_groups
 from .handlers import OIDCCallbackHandler, OIDCLoginHandler, UsedStates, state_secret
-from .identity import check_identity_binding, identity_from_claims
+from .identity import check_identity_binding, identity_from_claims, stored_auth_state
 from .posix_mapping import make_registry, map_login
 from .provider import ProviderMetadata
 from .refresh import RefreshMixin
@@ -338,12 +338,6 @@ class OIDCAuthenticator(
     async def authenticate(self, handler: Any, data: Any = None, **kwargs: Any) -> Any:
         """oauthenticator's login, then refuse a name already bound to another identity."""
         auth_model = await super().authenticate(handler, data, **kwargs)
-        existing = handler.find_user(auth_model["name"])
-        if existing is not None:
-            check_identity_binding(
-                auth_model["name"],
-                await existing.get_auth_state(),
-                auth_model["auth_state"],
-                self.log,
-            )
+        stored = await stored_auth_state(handler.db, auth_model["name"])
+        check_identity_binding(auth_model["name"], stored, auth_model["auth_state"], self.log)
         return auth_model

@@ -16,6 +16,7 @@ characters; longer suffixes follow if that is taken too. The result is determini
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -52,8 +53,10 @@ DEFAULT_RESERVED_NAMES = frozenset(
 """Names that are never handed out: system accounts, groups and common image users."""
 
 
+@functools.lru_cache(maxsize=8192)
 def is_valid_name(name: str) -> bool:
     """True if ``name`` is a valid POSIX user or group name by this module's rules."""
+    # cached: every spawn checks each of the user's groups again
     return len(name) <= MAX_NAME_LENGTH and _VALID_RE.fullmatch(name) is not None
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from .accounts import IdentityKey, PosixAccount, PosixGroup
 from .models import Group, Identity, Membership
 
-__all__ = ["AccountRow", "has_conflicts", "read_account"]
+__all__ = ["AccountRow", "has_conflicts", "read_account", "read_checked_account"]
 
 _ACCOUNT = (
     select(
@@ -66,6 +67,62 @@ _CONFLICTS = select(
 )
 
 
+def _conflict_flag() -> Any:
+    """:data:`_CONFLICTS` as one boolean about the ``Identity`` row of the outer query.
+
+    One ``EXISTS`` per condition, each an index lookup (an ``OR`` of columns, or ``IN``
+    a subquery inside an ``OR``, makes PostgreSQL scan the table)."""
+    other, group, twin, member, joined = (
+        aliased(Identity),
+        aliased(Group),
+        aliased(Group),
+        aliased(Membership),
+        aliased(Group),
+    )
+    not_me = other.id != Identity.id
+    of_mine = (member.identity_id == Identity.id, joined.id == member.group_id)
+    return or_(
+        exists().where(not_me, other.uid == Identity.uid),
+        exists().where(not_me, other.username == Identity.username),
+        exists().where(not_me, other.personal_gid == Identity.personal_gid),
+        exists().where(*of_mine, not_me, other.personal_gid == joined.gid),
+        exists().where(group.gid == Identity.personal_gid),
+        exists().where(group.name == Identity.username),
+        exists().where(*of_mine, twin.gid == joined.gid, twin.id != joined.id),
+    )
+
+
+_CHECKED_IDENTITY = (
+    select(
+        Identity.id,
+        Identity.issuer,
+        Identity.subject,
+        Identity.uid,
+        Identity.personal_gid,
+        Identity.username,
+        Identity.pinned,
+        Identity.last_seen_at,
+        Identity.deleted_at,
+        _conflict_flag().label("conflict"),
+    )
+    .where(Identity.key_digest == bindparam("value"))
+    .subquery("identity")
+)
+#: The login fast path in ONE statement: the identity, its groups and whether any other
+#: row shares its ids (:data:`_CONFLICTS`, computed once per identity, not per group row).
+_CHECKED_ACCOUNT = (
+    select(
+        *(c for c in _CHECKED_IDENTITY.c),
+        Group.name,
+        Group.gid,
+        Group.canonical,
+    )
+    .select_from(_CHECKED_IDENTITY)
+    .outerjoin(Membership, Membership.identity_id == _CHECKED_IDENTITY.c.id)
+    .outerjoin(Group, Group.id == Membership.group_id)
+)
+
+
 @dataclass(frozen=True)
 class AccountRow:
     """An identity row with its groups, as read by :func:`read_account`."""
@@ -87,8 +144,20 @@ def read_account(connection: Connection, column: str, value: Any) -> AccountRow 
     conflict check then refuses it.
     """
     rows: Sequence[Any] = connection.execute(_BY_COLUMN[column], {"value": value}).all()
+    return _account(rows) if rows else None
+
+
+def read_checked_account(connection: Connection, digest: str) -> tuple[AccountRow, bool] | None:
+    """The identity with key digest ``digest`` and whether another row shares its ids
+    (:func:`has_conflicts`), in one statement: the login fast path's only round trip."""
+    rows: Sequence[Any] = connection.execute(_CHECKED_ACCOUNT, {"value": digest}).all()
     if not rows:
         return None
+    found = _account(rows)
+    return found, any(bool(r.conflict) for r in rows if r.id == found.id)
+
+
+def _account(rows: Sequence[Any]) -> AccountRow:
     first = rows[0]
     personal = PosixGroup(first.username, first.personal_gid, None)
     community = sorted(

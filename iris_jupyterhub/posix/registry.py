@@ -39,13 +39,19 @@ from .accounts import (
     PosixGroup,
 )
 from .bulk import BulkReport, assign_many
-from .database import read_connection, read_session, upgrade_registry, write_session
+from .database import (
+    read_connection,
+    read_session,
+    registry_errors,
+    upgrade_registry,
+    write_session,
+)
 from .errors import IdentityConflictError, RegistryError, RegistryUnavailableError
 from .ids import key_digest
 from .integrity import find_problems
 from .models import Group, Identity, Membership
 from .pinning import pin_identity
-from .queries import AccountRow, has_conflicts, read_account
+from .queries import AccountRow, read_account, read_checked_account
 from .settings import RegistrySettings
 
 __all__ = ["IdentityRegistry"]
@@ -72,6 +78,7 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._engine: Engine | None = None
+        self._reader_engine: Engine | None = None
         self._engine_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------
@@ -97,12 +104,29 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
                 self._engine = engine
             return self._engine
 
+    @property
+    def _reader(self) -> Engine:
+        """A second engine on the same database for the login fast path (one statement,
+        autocommit; see :func:`iris_jupyterhub.db.read_once`), made after :attr:`engine`
+        has migrated the schema."""
+        engine = self.engine
+        with self._engine_lock:
+            if self._reader_engine is None:
+                self._reader_engine = db.make_engine(
+                    str(engine.url.render_as_string(hide_password=False)),
+                    connect_timeout=self.connect_timeout,
+                    lock_timeout=self.lock_timeout,
+                    single_reads=True,
+                )
+            return self._reader_engine
+
     def close(self) -> None:
         """Close every database connection (the registry reconnects if used again)."""
         with self._engine_lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
+            for engine in (self._engine, self._reader_engine):
+                if engine is not None:
+                    engine.dispose()
+            self._engine = self._reader_engine = None
 
     @property
     def _assignment(self) -> store.Assignment:
@@ -145,7 +169,8 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
         group and a login name derived from ``name_hint``; each canonical group (role
         stripped, e.g. ``"iris/lsst"``) gets a gid the first time it is seen; the identity's
         memberships are replaced by ``groups``. A deleted identity is revived with its old
-        ids. A known identity whose groups did not change costs one read transaction.
+        ids. A known identity whose groups did not change costs ONE statement (the account
+        and its conflict check; no lock, no write).
 
         Raises:
             IdentityConflictError: Another identity or group shares this identity's ids.
@@ -155,14 +180,16 @@ class IdentityRegistry(RegistrySettings, LoggingConfigurable):
         canonicals = self.canonical_groups(groups)
         engine = self.engine
         stale_before = utcnow() - timedelta(seconds=self.last_seen_interval)
-        with read_connection(engine, "reading an identity") as connection:
-            found = read_account(connection, "key_digest", key_digest(key))
-            fast = found if found and _unchanged(found, canonicals, stale_before) else None
-            clash = fast is not None and has_conflicts(connection, fast)
-        if fast is not None:
+        digest = key_digest(key)
+        with registry_errors():  # ONE statement: the account and its conflict check
+            checked = db.read_once(
+                self._reader, "reading an identity", lambda c: read_checked_account(c, digest)
+            )
+        found, clash = checked if checked else (None, False)
+        if found is not None and _unchanged(found, canonicals, stale_before):
             if clash:
-                self._explain_conflicts(fast.id)
-            return fast.account
+                self._explain_conflicts(found.id)
+            return found.account
         with write_session(engine, "mapping an identity") as session:
             row = store.find_identity(session, key)
             if row is None:

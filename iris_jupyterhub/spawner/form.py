@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import jinja2
 
 from ..groups import GroupMembership, GroupRule, HeldGroups
 from .charging import access_rules, charge_group, granting_rules, rank_candidates
 from .profiles import UNLISTED_CHOICE, Profile
 from .resolution import default_profile
 
-__all__ = ["associate_labels", "canonical_of", "charge_line", "group_fieldset"]
+__all__ = ["associate_labels", "canonical_of", "charge_line", "form_template", "group_fieldset"]
 
 _OPTION_SELECT_RE = re.compile(r'<select name="(profile-option-[^"]+)"')
 _OPTION_INPUT_RE = re.compile(r'<input data-name="(profile-option-[^"]+--unlisted-choice)"')
@@ -36,6 +39,62 @@ def associate_labels(form: str) -> str:
     return _FORM_STYLE + form
 
 
+_ENVIRONMENTS: dict[tuple[tuple[str, ...], tuple[bool, ...]], jinja2.Environment] = {}
+_FROM_STRING: dict[tuple[int, str], jinja2.Template] = {}
+_CACHE_LIMIT = 16
+
+
+def _environment(paths: Sequence[str]) -> jinja2.Environment:
+    """The Jinja environment KubeSpawner renders its form in, kept while ``paths`` and
+    which of them hold a ``form.html`` stay the same (a file added or removed there
+    changes which template is used; an edited one is reloaded by Jinja itself)."""
+    key = (tuple(paths), tuple(os.path.isfile(os.path.join(p, "form.html")) for p in paths))
+    env = _ENVIRONMENTS.get(key)
+    if env is None:
+        # As KubeSpawner's _render_options_form builds it (tests/spawner/test_form_render.py
+        # compares the HTML with KubeSpawner's own): the admin's paths before the bundled
+        # templates, and tojson keeping the order of the profile list.
+        loader = jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(list(paths)),
+                jinja2.PackageLoader("kubespawner", "templates"),
+            ]
+        )
+        # no autoescape, as KubeSpawner: its template escapes what it shows itself, and
+        # the form is HTML that JupyterHub renders again
+        env = jinja2.Environment(loader=loader)  # noqa: S701
+        env.policies["json.dumps_kwargs"] = {"sort_keys": False}
+        if len(_ENVIRONMENTS) >= _CACHE_LIMIT:
+            _ENVIRONMENTS.clear()
+            _FROM_STRING.clear()
+        _ENVIRONMENTS[key] = env
+    return env
+
+
+def form_template(profile_form_template: str, paths: Sequence[str]) -> jinja2.Template:
+    """KubeSpawner's form template, compiled once and kept between renders.
+
+    Args:
+        profile_form_template: ``KubeSpawner.profile_form_template`` (``""``: the
+            ``form.html`` found first in ``paths``, else KubeSpawner's own).
+        paths: ``KubeSpawner.additional_profile_form_template_paths``.
+
+    KubeSpawner compiles the template on every render (most of the time a form of a long
+    profile list takes); the compiled template depends only on these two settings and
+    the template files, so it is kept: a changed setting compiles the new template, a
+    changed file is reloaded by Jinja (``auto_reload``), and the profile list, rendered
+    per user, is never part of what is kept.
+    """
+    env = _environment(paths)
+    if not profile_form_template:
+        return env.get_template("form.html")
+    key = (id(env), profile_form_template)
+    template = _FROM_STRING.get(key)
+    if template is None:
+        template = _FROM_STRING[key] = env.from_string(profile_form_template)
+    return template
+
+
 def _posix_groups(posix: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [g for g in posix.get("groups") or () if isinstance(g, dict) and g.get("name")]
 
@@ -47,6 +106,24 @@ def canonical_of(posix: Mapping[str, Any], group_name: str | None) -> str | None
             canonical = group.get("canonical")
             return canonical if isinstance(canonical, str) and canonical else None
     return None
+
+
+def _canonical_groups(posix: Mapping[str, Any]) -> dict[str, str | None]:
+    """:func:`canonical_of` every POSIX group of the user, by name, in one pass (the form
+    of a user in 200 groups asked for each one in turn, scanning them all each time)."""
+    groups = _posix_groups(posix)
+    first: dict[str, Mapping[str, Any]] = {}
+    for group in groups:
+        if isinstance(group["name"], str):
+            first.setdefault(group["name"], group)
+    result: dict[str, str | None] = {}
+    for group in groups:
+        found = first.get(str(group["name"]))
+        canonical = found.get("canonical") if found is not None else None
+        result[str(group["name"])] = (
+            canonical if isinstance(canonical, str) and canonical else None
+        )
+    return result
 
 
 def _chosen_group(posix: Mapping[str, Any], saved: Mapping[str, Any] | None) -> str | None:
@@ -174,7 +251,7 @@ def charge_line(
         preference=preference,
     )
     profiles, choices = _charge_data(visible, held, preference)
-    groups = {str(g["name"]): canonical_of(posix, str(g["name"])) for g in _posix_groups(posix)}
+    groups = _canonical_groups(posix)
     data = {"groups": groups, "profiles": profiles, "choices": choices, "otherwise": otherwise}
     return (
         '<p id="iris-charge" class="form-text iris-charge" aria-live="polite" '

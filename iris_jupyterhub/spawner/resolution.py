@@ -27,6 +27,7 @@ from .profiles import (
     ProfileOption,
     UnlistedChoice,
     _combine,
+    plain_copy,
 )
 from .resources import (
     GpuScheduling,
@@ -94,16 +95,38 @@ def _visible(profile: Profile, held: HeldGroups) -> Profile | None:
         )
         if not choices and unlisted is None:
             return None  # an option the user cannot answer makes the profile unusable
-        options.append(replace(option, choices=choices, unlisted=unlisted))
+        if len(choices) == len(option.choices) and unlisted is option.unlisted:
+            options.append(option)  # all of it visible: the (frozen) option itself
+        else:
+            options.append(replace(option, choices=choices, unlisted=unlisted))
+    if all(o is p for o, p in zip(options, profile.options, strict=True)):
+        return profile
     return replace(profile, options=tuple(options))
 
 
 def visible_profiles(
     profiles: Iterable[Profile], memberships: Iterable[GroupMembership]
 ) -> list[Profile]:
-    """The profiles, choices and unlisted choices a user with ``memberships`` may use."""
+    """The profiles, choices and unlisted choices a user with ``memberships`` may use.
+
+    Kept for the same (frozen) profiles and groups: the form and each spawn of a user,
+    and users with the same groups, get the kept result (a new list of it)."""
     held = HeldGroups.of(memberships)
-    return [p for p in (_visible(p, held) for p in profiles) if p is not None]
+    listed = tuple(profiles)
+    key = (held, tuple(map(id, listed)))
+    kept = _VISIBLE.get(key)
+    if kept is not None and all(a is b for a, b in zip(kept[0], listed, strict=True)):
+        return list(kept[1])
+    visible = [p for p in (_visible(p, held) for p in listed) if p is not None]
+    if len(_VISIBLE) >= _VISIBLE_LIMIT:
+        _VISIBLE.clear()
+    _VISIBLE[key] = (listed, tuple(visible))  # holds the profiles: their ids stay theirs
+    return visible
+
+
+_VISIBLE: dict[tuple[HeldGroups, tuple[int, ...]], tuple[tuple[Profile, ...], tuple[Profile, ...]]]
+_VISIBLE = {}
+_VISIBLE_LIMIT = 512
 
 
 def default_profile(visible: Iterable[Profile]) -> Profile | None:
@@ -259,10 +282,35 @@ def _requested_group(group: object, stale_fallback: bool) -> str | None:
     )
 
 
+_SETTLED_LIMIT = 256
+
+
 def _settings(
     profile: Profile, picks: list[tuple[Choice | None, str | None]], gpu: GpuScheduling | None
+) -> tuple[dict[str, Any], tuple[Mapping[str, str], ...], ResourceTotals]:
+    """The overrides (a copy, safe to mutate), tolerations and resource totals of
+    ``profile`` with the picked choices and values.
+
+    With listed choices only, the result depends on frozen data alone, so it is kept on
+    the profile (:attr:`Profile.settled`) and later spawns get a copy of it."""
+    if all(value is None for _, value in picks):
+        key = tuple(choice.slug if choice else None for choice, _ in picks)
+        kept = profile.settled.get(key)
+        if kept is not None and kept[0] == gpu:
+            return plain_copy(kept[1]), kept[2], kept[3]
+        overrides, tolerations = _combined(profile, picks, gpu)
+        totals = summarise_resources(overrides)
+        if len(profile.settled) >= _SETTLED_LIMIT:
+            profile.settled.clear()
+        profile.settled[key] = (gpu, plain_copy(overrides), tolerations, totals)
+        return overrides, tolerations, totals
+    overrides, tolerations = _combined(profile, picks, gpu)
+    return overrides, tolerations, summarise_resources(overrides)
+
+
+def _combined(
+    profile: Profile, picks: list[tuple[Choice | None, str | None]], gpu: GpuScheduling | None
 ) -> tuple[dict[str, Any], tuple[Mapping[str, str], ...]]:
-    """The overrides and tolerations of ``profile`` with the picked choices and values."""
     layers = []
     try:
         for option, (choice, value) in zip(profile.options, picks, strict=True):
@@ -346,14 +394,14 @@ def resolve_request(
     picks = [
         _pick(o, k, options, stale) for o, k in zip(chosen.options, full.options, strict=True)
     ]
-    overrides, tolerations = _settings(chosen, picks, gpu)
+    overrides, tolerations, totals = _settings(chosen, picks, gpu)
     return Resolution(
         profile=chosen,
         choices={o.key: c.slug for o, (c, _) in zip(chosen.options, picks, strict=True) if c},
         unlisted={o.key: v for o, (_, v) in zip(chosen.options, picks, strict=True) if v},
         overrides=overrides,
         tolerations=tolerations,
-        resources=summarise_resources(overrides),
+        resources=totals,
         group=_requested_group(group, stale_fallback),
         notices=tuple(notices),
     )

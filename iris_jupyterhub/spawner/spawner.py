@@ -9,7 +9,9 @@ them, and applies the result through KubeSpawner's own override mechanism.
 
 from __future__ import annotations
 
+import functools
 import json
+import pickle
 from typing import Any
 
 from jupyterhub import orm
@@ -25,7 +27,7 @@ from ..storage.spawner import prepare_storage
 from .charging import admitted_rules, charge_group, granting_rules
 from .checks import validate_gpu_option
 from .errors import SpawnRequestError
-from .form import associate_labels, canonical_of, charge_line, group_fieldset
+from .form import associate_labels, canonical_of, charge_line, form_template, group_fieldset
 from .pod import PodSettings, pod_for, spawner_traits
 from .profiles import Profile, validate_profile_list
 from .quotas import check_group_quota, validate_group_quotas
@@ -102,9 +104,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         return list(proposal.value)
 
     def _charge_preference(self) -> tuple[GroupRule, ...]:
-        return parse_group_rules(
-            self.charge_group_preference, "IRISSpawner.charge_group_preference"
-        )
+        return _preference_rules(tuple(self.charge_group_preference))
 
     gpu_resource = Unicode(
         DEFAULT_GPU_RESOURCE,
@@ -173,7 +173,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         auth_state = await self.user.get_auth_state() or {}
         memberships = memberships_from_auth_state(auth_state)
         visible = visible_profiles(await self._profiles(), memberships)
-        form = associate_labels(str(self._render_options_form(profile_list_for_form(visible))))
+        form = associate_labels(self._render_profile_form(profile_list_for_form(visible)))
         posix = auth_state.get("posix") or {}
         charge = charge_line(
             visible,
@@ -184,6 +184,20 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
             preference=self._charge_preference(),
         )
         return form + group_fieldset(posix, self.user_options) + charge
+
+    def _render_profile_form(self, listing: list[dict[str, Any]]) -> str:
+        """KubeSpawner's form for ``listing``, from the compiled template kept between
+        renders (:func:`~iris_jupyterhub.spawner.form.form_template`). The same HTML as
+        KubeSpawner's ``_render_options_form``: the same initialised list, template and
+        ``user_options`` (which KubeSpawner passes unvalidated, so the saved choices are
+        preselected; IRIS judges them itself when the form is submitted)."""
+        template = form_template(
+            self.profile_form_template, self.additional_profile_form_template_paths
+        )
+        return template.render(
+            profile_list=self._get_initialized_profile_list(listing),
+            user_options=self.user_options,
+        )
 
     @default("options_from_form")
     def _iris_options_from_form_default(self) -> Any:
@@ -370,7 +384,7 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
         self._iris_state = None
 
 
-_VALIDATED: dict[str, list[Profile]] = {}
+_VALIDATED: dict[bytes | str, list[Profile]] = {}
 
 
 def _validated_profiles(raw: Any, gpu: GpuScheduling) -> list[Profile]:
@@ -379,7 +393,7 @@ def _validated_profiles(raw: Any, gpu: GpuScheduling) -> list[Profile]:
     Validated profiles are frozen and resolution deep-copies what it hands out, so one
     validated list can serve every spawner. Raises ValueError like validate_profile_list.
     """
-    key = json.dumps([raw, repr(gpu)], sort_keys=True, default=repr)
+    key = _content_key(raw, gpu)
     found = _VALIDATED.get(key)
     if found is None:
         found = validate_profile_list(raw, gpu)
@@ -387,6 +401,21 @@ def _validated_profiles(raw: Any, gpu: GpuScheduling) -> list[Profile]:
             _VALIDATED.clear()
         _VALIDATED[key] = found
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def _preference_rules(texts: tuple[str, ...]) -> tuple[GroupRule, ...]:
+    return parse_group_rules(texts, "IRISSpawner.charge_group_preference")
+
+
+def _content_key(raw: Any, gpu: GpuScheduling) -> bytes | str:
+    """A key equal only for equal content of the same types (``True``, ``1`` and ``1.0``
+    differ): pickle, several times faster than JSON on a long list; JSON with ``repr``
+    for lists holding what pickle refuses (a callable in a ``kubespawner_override``)."""
+    try:
+        return pickle.dumps((raw, repr(gpu)), protocol=5)
+    except Exception:  # anything unpicklable: fall back to the JSON key
+        return json.dumps([raw, repr(gpu)], sort_keys=True, default=repr)
 
 
 async def _maybe_await(value: Any) -> Any:
