@@ -75,6 +75,9 @@ class KubeStandIn:
     ``run_servers``: the fake kubelet starts ``jupyterhub.singleuser`` for each pod (else it
     only reports pods Running). ``pod_ip``: ``"auto"`` gives every pod its own free
     loopback address (so pods keep KubeSpawner's default port 8888), or a fixed address.
+    ``keep_state``: the objects survive :meth:`stop` + :meth:`start` (written to
+    ``workdir/kube-state.json`` at stop, read back at start), as a real API server's do
+    in etcd; :meth:`start` again keeps the port, so a hub's kubeconfig stays valid.
     """
 
     workdir: Path
@@ -84,6 +87,7 @@ class KubeStandIn:
     pod_ip: str = "auto"
     kube_version: str = KUBE_VERSION
     reject_invalid: bool = False
+    keep_state: bool = False
     port: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
@@ -117,6 +121,7 @@ class KubeStandIn:
         cmd += [] if self.kubelet else ["--no-kubelet"]
         cmd += [] if self.run_servers else ["--no-servers"]
         cmd += ["--reject-invalid"] if self.reject_invalid else []
+        cmd += ["--state-file", str(self.workdir / "kube-state.json")] if self.keep_state else []
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:
