@@ -306,7 +306,7 @@ async def _serve(args: argparse.Namespace) -> None:
     import aiohttp.web
 
     # Warm the schema caches (a first validation takes seconds) before answering anything.
-    for kind in ("Pod", "PersistentVolumeClaim", "Secret", "Service", "Event"):
+    for kind in ("Pod", "PersistentVolume", "PersistentVolumeClaim", "Secret", "Service", "Event"):
         validate_manifest({"apiVersion": "v1", "kind": kind}, args.kube_version)
     emulator_cls = _make_emulator_class()
     emulator = emulator_cls(kube_version=args.kube_version, reject_invalid=args.reject_invalid)

@@ -20,8 +20,10 @@ from .load import (
     check_sessions,
     describe,
     login_burst,
+    pod_creations,
     report,
     scale_stack,
+    settled,
     sizes,
     spawn_burst,
     username_of,
@@ -80,6 +82,7 @@ def test_spawn_burst(stack: ScaleStack, baseline: Resources) -> None:
     errors = [o for o in outcomes if not o.ok]
     report(describe("spawn burst", [o.seconds for o in outcomes if o.ok], len(errors)))
     report(f"hub after spawn burst: {stack.hub_resources()}")
+    report(f"  pods created: {pod_creations(stack, users)} for {len(users)} spawns")
     assert errors == [], [(o.who, o.status, o.text[:300]) for o in errors[:5]]
 
     ids = check_identities(stack, users)
@@ -91,7 +94,7 @@ def test_spawn_burst(stack: ScaleStack, baseline: Resources) -> None:
     for user in users:
         security = pods[user]["spec"]["securityContext"]
         assert (security["runAsUser"], security["runAsGroup"]) == ids[user]
-    sessions = check_sessions(stack, users)
+    sessions = settled(lambda: check_sessions(stack, users))
     assert all(len(sessions[u]) == 1 and sessions[u][0].end is None for u in users)
     assert {(r.uid, r.gid) for u in users for r in sessions[u]} == set(ids.values())
 
