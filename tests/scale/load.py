@@ -237,6 +237,9 @@ c.IRISSpawner.args = []
 c.IRISSpawner.start_timeout = 120
 c.IRISSpawner.http_timeout = 60
 c.IRISSpawner.profile_list = {PROFILES!r}
+# the stand-in shares two cores with the whole stack and its load: give it KubeSpawner's
+# request timeout of a slow cluster (default 3 s)
+c.IRISSpawner.k8s_api_request_timeout = 10
 c.IdentityRegistry.db_url = "{pg_url}"
 c.SessionAccounting.site_name = "IRIS-SCALE"
 """
@@ -247,7 +250,6 @@ c.ManilaStorage.auth_url = "{openstack.auth_url}"
 c.ManilaStorage.region_name = "RegionOne"
 c.ManilaStorage.share_size_gb = 5
 c.ManilaStorage.poll_interval = 0.2
-c.ManilaStorage.request_timeout = 5
 """
     return config
 

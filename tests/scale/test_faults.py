@@ -49,7 +49,8 @@ KUBE_USERS = list(range(FL, FL + FS))
 PG_USERS = list(range(FL + FS, FL + 3 * FS))  # half running before, half new
 STORAGE_USERS = list(range(FL + 3 * FS, FL + 4 * FS))
 PROBE = FL + 4 * FS  # the user whose login is held across the IdP outage
-TOTAL = PROBE + 1
+PG_PROBE = PROBE + 1  # ... across the PostgreSQL outage
+TOTAL = PG_PROBE + 1
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,23 @@ def in_background(fn: Callable[[], Any]) -> Future[Any]:
     future = pool.submit(fn)
     pool.shutdown(wait=False)
     return future
+
+
+def held_login(stack: ScaleStack, index: int) -> tuple[threading.Event, Future[LoginAttempt]]:
+    """A login that has been to the IdP and waits, holding its code, until the event is set;
+    then the hub handles its callback. Returns (the event, the attempt's future)."""
+    held, go = threading.Event(), threading.Event()
+
+    def hold(attempt: LoginAttempt) -> None:
+        held.set()
+        go.wait(300)
+
+    login = login_of(index)
+    future = in_background(
+        lambda: hub_login(stack.hub.url, login, f"{login}-pass", before_callback=hold)
+    )
+    assert held.wait(120), "the held login did not reach the IdP's redirect"
+    return go, future
 
 
 def watch_hub(stack: ScaleStack, stop: threading.Event) -> Future[list[bool]]:
@@ -110,19 +128,7 @@ def login_all(stack: ScaleStack, indices: list[int]) -> None:
 
 def test_idp_killed_and_restarted_during_a_login_burst(stack: ScaleStack) -> None:
     # a login that has been to the IdP and holds its code across the outage
-    held = threading.Event()
-    go = threading.Event()
-
-    def hold(attempt: LoginAttempt) -> None:
-        held.set()
-        go.wait(120)
-
-    probe = in_background(
-        lambda: hub_login(
-            stack.hub.url, login_of(PROBE), f"{login_of(PROBE)}-pass", before_callback=hold
-        )
-    )
-    assert held.wait(60)
+    go, probe = held_login(stack, PROBE)
     done: list[Outcome] = []
     burst = in_background(
         lambda: login_burst(stack.hub.url, IDP_USERS, concurrency=max(4, FL // 4), done=done)
@@ -222,14 +228,20 @@ def test_postgres_restarted_under_the_registry_and_accounting(stack: ScaleStack)
     accounts_before = {a.username: (a.uid, a.gid) for a in registry.iter_accounts()}
     registry.close()
 
-    logins = in_background(lambda: login_burst(stack.hub.url, new))
+    go, probe = held_login(stack, PG_PROBE)
+    done: list[Outcome] = []
+    logins = in_background(
+        lambda: login_burst(stack.hub.url, new, concurrency=max(2, FS // 4), done=done)
+    )
     spawns = in_background(lambda: spawn_burst(stack, to_start))
-    time.sleep(0.5)
+    wait_until(lambda: len(done) >= len(new) // 4, "a quarter of the logins done", timeout=300)
     stop = threading.Event()
     watcher = watch_hub(stack, stop)
     stack.pg.stop()
+    go.set()  # the held login reaches the hub's callback while the database is down
+    held_attempt: LoginAttempt = probe.result(120)
     stops = in_background(lambda: stack.stop_all(to_stop))
-    time.sleep(3)
+    time.sleep(5)
     stack.pg.start()
     stack.pg.wait_ready()
     login_outcomes: list[Outcome] = logins.result(300)
@@ -254,17 +266,19 @@ def test_postgres_restarted_under_the_registry_and_accounting(stack: ScaleStack)
         )
     )
     assert_served(answers)
+    assert held_attempt.status == 503, held_attempt.text[:500]
+    assert "The account database is not responding" in held_attempt.text
     assert_plain(failed_logins)
     assert_plain(failed_spawns)
 
     # recovered: the rest log in and start; nothing lost, nothing changed
-    login_all(stack, new)
+    login_all(stack, [*new, PG_PROBE])
     assert failures(spawn_burst(stack, [o.who for o in failed_spawns])) == []
     registry = stack.registry()
     after = {a.username: (a.uid, a.gid) for a in registry.iter_accounts()}
     registry.close()
     assert {u: after[u] for u in accounts_before} == accounts_before
-    check_identities(stack, [*old, *names(new)])
+    check_identities(stack, [*old, *names([*new, PG_PROBE])])
     # queued accounting writes are replayed with the next writes: every pod has its record,
     # the stopped ones closed
     wait_until(
@@ -289,8 +303,8 @@ def test_openstack_answering_500s_and_timing_out(stack: ScaleStack) -> None:
     # the first creations fail, some are processed but answered 500 or too late
     openstack.faults.fail_next(r"/shares/?$", 500, count=FS // 2, method="POST")
     openstack.faults.lose_response(r"/shares/?$", count=2, method="POST")
-    openstack.faults.delay(r"/shares/?$", 6.0, count=2, method="POST", after=True)
-    openstack.faults.fail_next(r"/shares/detail", 503, count=FS)
+    openstack.faults.delay(r"/shares/?$", 16.0, count=2, method="POST", after=True)
+    openstack.faults.fail_next(r"/shares/detail", 503, count=FS // 2)
     stop = threading.Event()
     watcher = watch_hub(stack, stop)
     outcomes = spawn_burst(stack, users)
