@@ -115,7 +115,7 @@ def assert_plain(failed: list[Outcome], allow_client_side: bool = False) -> None
     for o in failed:
         if allow_client_side and o.status == 0:
             continue  # the browser itself could not reach the IdP: not the hub's answer
-        assert plain_error(o.text), f"{o.who}: HTTP {o.status}: {o.text[:600]}"
+        assert plain_error(o.text), f"{o.who}: HTTP {o.status}: {o.text[-1500:]}"
 
 
 def login_all(stack: ScaleStack, indices: list[int]) -> None:
