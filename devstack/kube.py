@@ -77,6 +77,9 @@ class KubeStandIn:
     loopback address (so pods keep KubeSpawner's default port 8888), or a fixed address.
     ``singleuser_python``: the interpreter that runs the servers (default the stand-in's;
     the Rucio tests use the notebook environment ``.venv-rucio``).
+    ``keep_state``: the objects survive :meth:`stop` + :meth:`start` (written to
+    ``workdir/kube-state.json`` at stop, read back at start), as a real API server's do
+    in etcd; :meth:`start` again keeps the port, so a hub's kubeconfig stays valid.
     """
 
     workdir: Path
@@ -86,6 +89,7 @@ class KubeStandIn:
     pod_ip: str = "auto"
     kube_version: str = KUBE_VERSION
     reject_invalid: bool = False
+    keep_state: bool = False
     port: int = 0
     singleuser_python: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -121,6 +125,7 @@ class KubeStandIn:
         cmd += [] if self.run_servers else ["--no-servers"]
         cmd += ["--reject-invalid"] if self.reject_invalid else []
         cmd += ["--singleuser-python", self.singleuser_python] if self.singleuser_python else []
+        cmd += ["--state-file", str(self.workdir / "kube-state.json")] if self.keep_state else []
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:

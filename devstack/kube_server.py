@@ -242,6 +242,27 @@ class _StandInBehaviour:
         finally:
             await bus.unmark(mark)
 
+    # -- state kept across a restart (``--state-file``): what etcd keeps ---------------------
+    def dump_state(self) -> list[dict[str, Any]]:
+        """Every live object, as ``{"resource": "<group/version/plural>", "object": {...}}``."""
+        return [
+            {"resource": f"{res.group}/{res.version}/{res.plural}".lstrip("/"), "object": obj.raw}
+            for (res, _, _), obj in self._objects.items()
+            if not obj.deleted
+        ]
+
+    def load_state(self, state: list[dict[str, Any]]) -> None:
+        """Put back objects from :meth:`dump_state`; resource versions continue after theirs."""
+        kmock = _kmock()
+        last = 0
+        for item in state:
+            meta = item["object"].get("metadata", {})
+            key = (kmock.resource(item["resource"]), meta.get("namespace"), meta.get("name"))
+            self._objects[key] = item["object"]
+            last = max(last, int(meta.get("resourceVersion") or 0))
+        while self._last_rv < last:
+            self.next_rv()
+
     # -- helpers for the kubelet (same process) -------------------------------------------
     def live_objects(self, plural: str, group_version: str = "v1") -> list[dict[str, Any]]:
         wanted = _kmock().resource(group_version + "/" + plural)
@@ -285,10 +306,13 @@ async def _serve(args: argparse.Namespace) -> None:
     import aiohttp.web
 
     # Warm the schema caches (a first validation takes seconds) before answering anything.
-    for kind in ("Pod", "PersistentVolumeClaim", "Secret", "Service", "Event"):
+    for kind in ("Pod", "PersistentVolume", "PersistentVolumeClaim", "Secret", "Service", "Event"):
         validate_manifest({"apiVersion": "v1", "kind": kind}, args.kube_version)
     emulator_cls = _make_emulator_class()
     emulator = emulator_cls(kube_version=args.kube_version, reject_invalid=args.reject_invalid)
+    state_file = Path(args.state_file) if args.state_file else None
+    if state_file is not None and state_file.exists():
+        emulator.load_state(json.loads(state_file.read_text()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -322,6 +346,8 @@ async def _serve(args: argparse.Namespace) -> None:
         if kubelet is not None:
             await kubelet.stop()
         await runner.cleanup()
+        if state_file is not None:
+            state_file.write_text(json.dumps(emulator.dump_state()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -338,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kubelet-interval", type=float, default=0.1)
     parser.add_argument(
         "--singleuser-python", default=None, help="interpreter of the servers (default: ours)"
+    )
+    parser.add_argument(
+        "--state-file", default="", help="keep the objects here across a restart (as etcd)"
     )
     parser.add_argument("--parent-pid", type=int, default=0, help="exit when it exits")
     args = parser.parse_args(argv)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
+from tornado.httpclient import AsyncHTTPClient
 from traitlets import Bool, Dict, Float, Int, List, Set, Unicode, default, validate
 from traitlets.config import Configurable
 
@@ -110,6 +111,24 @@ class OIDCSettings(Configurable):
         A provider that does not answer in time gives the user a 503 page with a retry hint.
         """,
     )
+
+    http_max_clients = Int(
+        100,
+        config=True,
+        help="""
+        Requests to the provider in flight at once (token, userinfo, discovery, JWKS);
+        more wait their turn. Each login makes two, so at the start of a workshop many
+        wait: the wait counts against ``http_timeout``, and tornado's default of 10 made
+        a burst of logins fail as if the provider were down. Raise it for very large
+        bursts if the provider keeps up.
+        """,
+    )
+
+    @validate("http_max_clients")
+    def _validate_http_max_clients(self, proposal: Any) -> int:
+        if int(proposal.value) < 1:
+            raise ValueError(f"{type(self).__name__}.http_max_clients must be at least 1")
+        return int(proposal.value)
 
     identity_claims = List(
         Unicode(),
@@ -220,6 +239,11 @@ class OIDCSettings(Configurable):
     @default("scope")
     def _scope_default(self) -> list[str]:
         return ["openid", "profile", "email", "offline_access"]
+
+    @default("http_client")
+    def _http_client_default(self) -> Any:
+        # its own client: the shared one would keep tornado's limit of 10 requests at once
+        return AsyncHTTPClient(force_instance=True, max_clients=self.http_max_clients)
 
     @default("http_request_kwargs")
     def _http_request_kwargs_default(self) -> dict[str, Any]:

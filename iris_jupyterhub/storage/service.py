@@ -265,7 +265,8 @@ class StorageService:
             raise StorageUnavailableError(detail, user_message=HOME_UNAVAILABLE) from None
         except StorageUnavailableError as e:
             self.log.error("Storage for %s unavailable: %s", owner.username, e.detail)
-            e.user_message = HOME_UNAVAILABLE if e.retryable else HOME_SIGN_IN_FAILED
+            if "user_message" not in vars(e):  # keep a more specific one (the cluster's)
+                e.user_message = HOME_UNAVAILABLE if e.retryable else HOME_SIGN_IN_FAILED
             raise
         except StorageError as e:
             self.log.error("Storage for %s failed: %s", owner.username, e.detail)

@@ -299,3 +299,23 @@ def test_keys_are_opaque_and_stable() -> None:
     assert home_key(ISSUER, "sub-ada") == home_key(ISSUER, "sub-ada")
     assert home_key(ISSUER, "sub-ada") != home_key(ISSUER + "x", "sub-ada")
     assert home_key(ISSUER, "sub-ada").startswith("user:")
+
+
+async def test_the_cluster_not_answering_is_named_not_blamed_on_the_storage_service(
+    openstack: OpenStackServer,
+) -> None:
+    """Manila answers but the Kubernetes API does not: the researcher reads that the cluster
+    did not answer (docs/admin/troubleshooting.md), not that the storage service did."""
+    from devstack.idp import free_port
+
+    service = StorageService(settings_for(openstack, request_timeout=1.0), log)
+    configuration = Configuration(host=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    try:
+        async with ApiClient(configuration) as client:
+            with pytest.raises(StorageUnavailableError) as info:
+                await service.prepare(EVE, api=CoreV1Api(client), namespace=NAMESPACE)
+    finally:
+        await service.aclose()
+    assert "the cluster did not answer" in info.value.user_message
+    assert info.value.user_message != HOME_UNAVAILABLE
+    assert posts(openstack, "share") == 1  # the share itself was made
