@@ -26,6 +26,7 @@ from typing import Any, Literal
 import httpx
 
 from .keys import make_rsa_jwk, public_jwk
+from .tls import tls
 
 __all__ = [
     "DEFAULT_CLIENT_SECRET",
@@ -112,7 +113,7 @@ class IdPProcess:
         self.log_path = self.workdir / "idp.log"
         self.config_path = self.workdir / "idp-config.json"
         self._proc: subprocess.Popen[bytes] | None = None
-        self._client = httpx.Client(base_url=self.base_url, timeout=10.0)
+        self._client = httpx.Client(base_url=self.base_url, timeout=10.0, verify=tls())
 
     # -- process --------------------------------------------------------------------------------
 
