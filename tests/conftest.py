@@ -2,8 +2,9 @@
 
 ``make test`` runs the suite with ``-n 4 --dist loadgroup`` (``PYTEST_WORKERS``). A test that
 uses a module-scoped fixture of this repository (a whole stack: IdP, hub, proxy, Kubernetes
-stand-in, a rendered chart, a built wheel, ...) is put in its module's ``xdist_group``, so
-one worker runs the whole module and builds the fixture once, exactly as a serial run does.
+stand-in, a rendered chart, a built wheel, ...) puts its whole module in the module's
+``xdist_group``, so one worker runs the whole module in file order and builds the fixture
+once, exactly as a serial run does.
 Every other test is its own unit of work and goes to whichever worker is free. Without
 pytest-xdist (``-n 0``, or a plain ``pytest``) the marks change nothing.
 
@@ -45,6 +46,11 @@ def shares_a_module_fixture(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test of a module where any test uses a module-scoped fixture goes in the
+    module's group: a test may reach the fixture only at run time
+    (``request.getfixturevalue``), and some tests rely on the file order of their module."""
+    modules = {item.nodeid.split("::", 1)[0] for item in items if shares_a_module_fixture(item)}
     for item in items:
-        if shares_a_module_fixture(item) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        module = item.nodeid.split("::", 1)[0]
+        if module in modules and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(module))
