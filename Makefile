@@ -9,13 +9,21 @@ EXTRAS ?= test,docs,dev,kubernetes,demo
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-stacks lint typecheck docs pytest bench bench-smoke install clean apt-deps
+.PHONY: demo test test-stacks test-scale lint typecheck docs pytest bench bench-smoke bench-scale \
+	install clean apt-deps
+
+## PYTEST_WORKERS: pytest-xdist workers for `make pytest` (and so `make test`) and the stacks.
+## The whole-stack tests mostly wait for real hubs, proxies, the IdP and pods, so 4 workers
+## keep 2 cores busy; tests sharing a module-scoped stack stay on one worker
+## (tests/conftest.py). PYTEST_WORKERS=0 runs everything in one process, in file order.
+PYTEST_WORKERS ?= 4
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## demo: run the local demo hub at http://127.0.0.1:8000 (Ctrl-C stops everything)
 demo: $(VENV)/.installed node_modules/.installed
 	$(PY) -m devstack
 
-## test: lint, types, docs (warnings are errors) and the whole test suite
+## test: lint, types, docs (warnings are errors) and the whole test suite (not tests/scale)
 test: install apt-deps lint typecheck docs pytest
 
 install: $(VENV)/.installed node_modules/.installed .venv-rucio/.installed
@@ -61,8 +69,18 @@ typecheck: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
+## pytest: the test suite, PYTEST_WORKERS at a time; the scale stage is left to test-scale
+## (pyproject.toml: -m "not scale")
 pytest: install
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+## test-scale: the scale, burst and fault stage (tests/scale, marker `scale`) at IRIS_SCALE
+## size: `smoke` (default, what CI runs) or `full` (1,000 servers, 200 logins, 50 spawns).
+## One process: the tests measure the hub under load, so nothing else of the suite runs beside
+## them. No test collected is a failure (pytest's exit 5): the stage must not pass empty.
+IRIS_SCALE ?= smoke
+test-scale: install apt-deps
+	IRIS_SCALE=$(IRIS_SCALE) $(VENV)/bin/python -m pytest -n 0 -p no:cacheprovider -m scale tests/scale $(PYTEST_ARGS)
 
 ## test-stacks: the whole-stack tests on the exact hub stacks of z2jh 4.2.0 and 4.4.0
 ## (each also alone: make test-stack-4.2.0). A stack is a Python 3.12 virtualenv holding the hub
@@ -82,7 +100,7 @@ test-stacks: $(STACK_TARGETS)
 $(STACK_TARGETS): test-stack-%: .venv-z2jh-%/.installed node_modules/.installed apt-deps
 	.venv-z2jh-$*/bin/python -m pip check
 	.venv-z2jh-$*/bin/python -m devstack.pins check requirements-z2jh-$*.txt
-	PYTHONPATH=$(CURDIR) .venv-z2jh-$*/bin/python -m pytest -q -p no:cacheprovider $(STACK_TESTS) $(PYTEST_ARGS)
+	PYTHONPATH=$(CURDIR) .venv-z2jh-$*/bin/python -m pytest -q -p no:cacheprovider $(XDIST) $(STACK_TESTS) $(PYTEST_ARGS)
 
 $(STACK_VENVS:%=%/.installed): .venv-z2jh-%/.installed: requirements-z2jh-%.txt setup.cfg pyproject.toml
 	@[ -n "$(PYTHON312)" ] && "$(PYTHON312)" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null || { \
@@ -105,6 +123,10 @@ bench: install
 ## bench-smoke: every benchmark at a small size, a few minutes (CI: a benchmark that no longer runs fails)
 bench-smoke: install
 	$(PY) -m benchmarks --smoke
+
+## bench-scale: the 1,000-server run (benchmarks/scale.py) at full size; long, printed, not asserted
+bench-scale: install apt-deps
+	IRIS_SCALE=full $(PY) -m benchmarks.scale
 
 clean:
 	rm -rf $(VENV) $(STACK_VENVS) .venv-rucio node_modules docs/_build .pytest_cache .mypy_cache .ruff_cache .demo

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from .tls import tls
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -113,7 +115,7 @@ class HubProcess:
                     f"jupyterhub exited ({self.proc.returncode}):\n{self.log_tail()}"
                 )
             try:
-                r = httpx.get(f"{self.url}/hub/api/", timeout=2)
+                r = httpx.get(f"{self.url}/hub/api/", timeout=2, verify=tls())
                 if r.status_code == 200:
                     return
             except httpx.HTTPError:
@@ -162,7 +164,12 @@ class HubProcess:
         """Call the hub REST API as the test service (admin scopes)."""
         headers = {"Authorization": f"token {self.api_token}"}
         return httpx.request(
-            method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **kwargs
+            method,
+            f"{self.url}/hub/api{path}",
+            headers=headers,
+            timeout=30,
+            verify=tls(),
+            **kwargs,
         )
 
     def cleanup_home(self) -> None:

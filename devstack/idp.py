@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 
 from .keys import make_rsa_jwk, public_jwk
+from .tls import tls
 
 __all__ = [
     "DEFAULT_CLIENT_SECRET",
@@ -47,12 +48,46 @@ DEFAULT_CLIENT_SECRET = "s3cret"
 Endpoint = Literal["token", "userinfo", "discovery", "jwks", "authorization"]
 
 
+#: Ports :func:`free_port` returned in this process (it never returns one twice).
+_HANDED_OUT: set[int] = set()
+_HANDED_OUT_LOCK = threading.Lock()
+
+
+def _xdist_slice() -> tuple[int, int]:
+    """``(index, count)`` of this pytest-xdist worker (``gw<index>``), ``(0, 1)`` elsewhere."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 0:
+        return int(worker[2:]) % int(count), int(count)
+    return 0, 1
+
+
+def _owner(port: int, count: int) -> int:
+    """The worker (of ``count``) that may use ``port``: a multiplicative hash, as the kernel
+    may hand out only odd (or only even) ports."""
+    return (((port * 0x9E3779B1) & 0xFFFFFFFF) >> 16) % count
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """Return a TCP port that is free on ``host`` right now.
+
+    The port is closed again before the caller's server binds it, so two calls must not
+    answer the same port before either is bound: the kernel may hand a just-closed port out
+    again. So a port is never returned twice by one process and, under pytest-xdist, each
+    worker only takes the ports :func:`_owner` gives it (no two workers share one).
+    """
+    index, count = _xdist_slice()
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if _owner(port, count) != index:
+            continue
+        with _HANDED_OUT_LOCK:
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
+    raise RuntimeError(f"no free TCP port on {host} after 1000 tries")
 
 
 def default_clients(redirect_uris: list[str]) -> list[dict[str, Any]]:
@@ -125,7 +160,7 @@ class IdPProcess:
         self.log_path = self.workdir / "idp.log"
         self.config_path = self.workdir / "idp-config.json"
         self._proc: subprocess.Popen[bytes] | None = None
-        self._client = httpx.Client(base_url=self.base_url, timeout=10.0)
+        self._client = httpx.Client(base_url=self.base_url, timeout=10.0, verify=tls())
 
     # -- process --------------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from .kube_checks import (
     validate_manifest,
 )
 from .kube_server import main
+from .tls import tls
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -187,7 +188,7 @@ class KubeStandIn:
     # -- HTTP --------------------------------------------------------------------------
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call the stand-in's Kubernetes API (``/api/v1/...``) or ``/_standin/...``."""
-        return httpx.request(method, f"{self.url}{path}", timeout=10, **kwargs)
+        return httpx.request(method, f"{self.url}{path}", timeout=10, verify=tls(), **kwargs)
 
     @staticmethod
     def _collection(plural: str, namespace: str | None, group_version: str) -> str:

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import httpx
 
+from .tls import tls
+
 _FORM = re.compile(r"<form[^>]*action=\"([^\"]+)\"", re.IGNORECASE)
 
 
@@ -63,7 +65,7 @@ def hub_login(
     including the nonce, is known) and before the hub handles the callback, which is when
     the hub exchanges the code: tests use it to queue forged ID tokens at the IdP.
     """
-    client = client or httpx.Client(timeout=30)
+    client = client or httpx.Client(timeout=30, verify=tls())
     attempt = LoginAttempt(client=client)
     start = client.get(f"{hub_url}/hub/oauth_login", follow_redirects=False)
     assert start.status_code == 302, start.text
@@ -101,5 +103,5 @@ def hub_login(
 
 def replay(attempt: LoginAttempt) -> httpx.Response:
     """Send the same callback again with the cookies it first had (a replayed code/state)."""
-    with httpx.Client(cookies=attempt.cookies_at_callback, timeout=30) as attacker:
+    with httpx.Client(cookies=attempt.cookies_at_callback, timeout=30, verify=tls()) as attacker:
         return attacker.get(attempt.callback_url)

@@ -23,6 +23,7 @@ from .idp import IdPError, IdPProcess, default_clients, free_port, make_rsa_jwk
 from .kube import CreatedObject, KubeStandIn
 from .processes import Recorded, descendants, terminate
 from .settings import DemoSettings
+from .tls import tls
 
 __all__ = ["DemoError", "run"]
 
@@ -180,7 +181,8 @@ class Demo:
         while time.monotonic() < deadline:
             self.check_children()
             try:
-                if httpx.get(f"{self.settings.hub_url}/hub/api/", timeout=2).status_code == 200:
+                hub_api = f"{self.settings.hub_url}/hub/api/"
+                if httpx.get(hub_api, timeout=2, verify=tls()).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -29,6 +29,7 @@ from .hub import REPO_ROOT, HubProcess
 from .idp import IdPProcess, default_clients, free_port, make_rsa_jwk
 from .kube import KubeStandIn
 from .login import LoginAttempt, hub_login
+from .tls import tls
 
 __all__ = [
     "USERS",
@@ -175,7 +176,9 @@ class KubeStack:
     def user_request(self, username: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """``url`` relative to the public hub URL, with ``username``'s token."""
         headers = {"Authorization": f"token {self.token(username)}", **kwargs.pop("headers", {})}
-        return httpx.request(method, f"{self.hub.url}{url}", headers=headers, timeout=30, **kwargs)
+        return httpx.request(
+            method, f"{self.hub.url}{url}", headers=headers, timeout=30, verify=tls(), **kwargs
+        )
 
     def start_server(
         self, username: str, user_options: dict[str, Any] | None = None, server_name: str = ""
