@@ -309,6 +309,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 run_servers=args.run_servers,
                 pod_ip=args.pod_ip,
                 interval=args.kubelet_interval,
+                lister=lambda: emulator.live_objects("pods"),
             )
             emulator.kubelet = kubelet
             kubelet.start()
