@@ -137,8 +137,12 @@ def process_fds(pid: int) -> int:
 def standin(workdir: Path) -> Iterator[tuple[KubeStandIn, int]]:
     """The Kubernetes stand-in (no server processes) and the stub server's port."""
     kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
-    with stub_server() as port, kube:
-        yield kube, port
+    with stub_server() as port:
+        kube.start(timeout=180)  # a loaded machine: its schema warm-up alone can take 30 s
+        try:
+            yield kube, port
+        finally:
+            kube.stop()
 
 
 def _kube_config(port: int, prefix: str) -> str:
@@ -210,7 +214,7 @@ class ScaleHub:
             config = _kube_config(stub_port, "vanilla") + common
         else:
             raise ValueError(f"spawner {spawner!r}: use 'iris' or 'kube'")
-        ks = start_kube_stack(workdir, kube, config + extra_config)
+        ks = start_kube_stack(workdir, kube, config + extra_config, hub_timeout=300)
         return cls(ks=ks, spawner=spawner, proxy_api=proxy_api, proxy_token=token)
 
     def stop(self) -> None:
@@ -249,9 +253,14 @@ class ScaleHub:
         refresh at the IdP here)."""
         hub = self.ks.hub
         state = hub.api("GET", f"/users/{template}").json()["auth_state"]
-        for start in range(0, len(logins), 200):
-            batch = logins[start : start + 200]
-            r = hub.api("POST", "/users", json={"usernames": batch})
+        for start in range(0, len(logins), 50):
+            batch = logins[start : start + 50]
+            r = httpx.post(
+                f"{hub.url}/hub/api/users",
+                json={"usernames": batch},
+                headers={"Authorization": f"token {hub.api_token}"},
+                timeout=600,
+            )
             if r.status_code != 201:
                 raise RuntimeError(f"creating users: HTTP {r.status_code} {r.text[:200]}")
 

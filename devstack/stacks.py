@@ -98,9 +98,14 @@ class Stack:
 
 
 def start_stack(
-    workdir: Path, provider: str, hub_config: str, hub_env: dict[str, str] | None = None
+    workdir: Path,
+    provider: str,
+    hub_config: str,
+    hub_env: dict[str, str] | None = None,
+    hub_timeout: float = 60,
 ) -> Stack:
-    """Start an IdP and a hub configured by ``hub_config`` (its ``{issuer}`` filled in)."""
+    """Start an IdP and a hub configured by ``hub_config`` (its ``{issuer}`` filled in);
+    ``hub_timeout``: seconds the hub has to answer."""
     hub_port = free_port()
     keys = {"iam": make_rsa_jwk("iam-key-1"), "checkin": make_rsa_jwk("checkin-key-1")}
     idp = IdPProcess(
@@ -114,7 +119,7 @@ def start_stack(
     config = hub_config.replace("{issuer}", idp.issuer(provider))
     hub = HubProcess(workdir / "hub", hub_port, config, env=hub_env)
     try:
-        hub.start()
+        hub.start(timeout=hub_timeout)
     except Exception:
         idp.stop()
         raise
@@ -238,10 +243,15 @@ def _server_path(username: str, server_name: str) -> str:
 
 
 def start_kube_stack(
-    workdir: Path, kube: KubeStandIn, extra_config: str = "", provider: str = "iam"
+    workdir: Path,
+    kube: KubeStandIn,
+    extra_config: str = "",
+    provider: str = "iam",
+    hub_timeout: float = 60,
 ) -> KubeStack:
     """An IdP + hub (``IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config``) spawning on ``kube``."""
     if provider != "iam":
         raise ValueError("only the IAM provider is wired here; add its config first")
     config = IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config
-    return KubeStack(stack=start_stack(workdir, provider, config, kube.env), kube=kube)
+    stack = start_stack(workdir, provider, config, kube.env, hub_timeout=hub_timeout)
+    return KubeStack(stack=stack, kube=kube)

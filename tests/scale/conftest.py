@@ -28,6 +28,13 @@ from devstack.scale import ScaleHub, ScaleSize
 _HUBS = itertools.count()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # also registered in pyproject.toml (S1); here so the stage runs on its own too
+    config.addinivalue_line(
+        "markers", "scale: the scale, burst and fault stage (tests/scale; IRIS_SCALE)"
+    )
+
+
 @pytest.fixture(scope="session")
 def scale_size() -> ScaleSize:
     """The :class:`~devstack.scale.ScaleSize` named by ``IRIS_SCALE``."""
