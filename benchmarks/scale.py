@@ -114,7 +114,10 @@ def bench(workdir: Path, size: ScaleSize, out: Any = print) -> dict[str, Any]:
 
             def users(_: str, hub: ScaleHub) -> None:
                 hub.add_users(["probe"])
-                hub.add_users_like("probe", fillers, uid_base=4_000_000)
+                # KubeSpawner reads no auth_state: its fillers are created without one
+                hub.add_users_like(
+                    "probe", fillers, uid_base=4_000_000, auth_state=hub.spawner == "iris"
+                )
 
             _parallel(hubs, users)
             out(f"  hubs up, users made: {time.perf_counter() - t0:.0f}s")
@@ -123,7 +126,7 @@ def bench(workdir: Path, size: ScaleSize, out: Any = print) -> dict[str, Any]:
                 todo = fillers[filled:checkpoint]
                 t1 = time.perf_counter()
                 fill = _parallel(
-                    hubs, lambda _, hub, todo=todo: hub.spawn_all(todo, workers=size.workers * 4)
+                    hubs, lambda _, hub, todo=todo: hub.spawn_all(todo, workers=size.workers * 2)
                 )
                 filled = checkpoint
                 out(f"  filled to {checkpoint}: {time.perf_counter() - t1:.0f}s")

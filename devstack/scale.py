@@ -208,6 +208,10 @@ class ScaleHub:
             config = (
                 IRIS_SPAWNER_CONFIG
                 + common
+                # IRIS_SPAWNER_CONFIG's 60 s on IRISSpawner itself wins over KubeSpawner's
+                + common.replace("c.KubeSpawner.st", "c.IRISSpawner.st").replace(
+                    "c.KubeSpawner.ht", "c.IRISSpawner.ht"
+                )
                 + f"c.IRISSpawner.group_quotas = {{{SCALE_GROUP!r}: {{'servers': {quota}}}}}\n"
             )
         elif spawner == "kube":
@@ -246,7 +250,9 @@ class ScaleHub:
             list(pool.map(one, logins))
         self.users.extend(logins)
 
-    def add_users_like(self, template: str, logins: list[str], uid_base: int) -> None:
+    def add_users_like(
+        self, template: str, logins: list[str], uid_base: int, *, auth_state: bool = True
+    ) -> None:
         """Create ``logins`` through the admin API with the ``auth_state`` a login of
         ``template`` produced, each with its own POSIX uid (``uid_base + i``) and personal
         group: a thousand users without a thousand logins at the IdP (spawns do not
@@ -272,8 +278,9 @@ class ScaleHub:
             if r.status_code != 200:
                 raise RuntimeError(f"auth_state of {login}: HTTP {r.status_code} {r.text[:200]}")
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(patch, enumerate(logins)))
+        if auth_state:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(patch, enumerate(logins)))
         self.users.extend(logins)
 
     def client(self, username: str) -> httpx.Client:
@@ -332,14 +339,18 @@ class ScaleHub:
             return list(pool.map(self._spawn_retrying, usernames))
 
     def _spawn_retrying(self, username: str) -> float:
-        """A filler spawn; one that fails is stopped and tried once more (``retries``)."""
-        try:
-            return self.spawn(username, poll=1.0)
-        except (RuntimeError, httpx.HTTPError) as error:
-            self.retries.append(f"{username}: {str(error)[:300]}")
-            with contextlib.suppress(RuntimeError, httpx.HTTPError):
-                self.stop_server(username, poll=1.0)
-            return self.spawn(username, poll=1.0)
+        """A filler spawn; one that fails is stopped and tried again, up to three times
+        (each failure is kept in ``retries``)."""
+        for attempt in range(3):
+            try:
+                return self.spawn(username, poll=1.0)
+            except (RuntimeError, httpx.HTTPError) as error:
+                self.retries.append(f"{username}: {str(error)[:300]}")
+                if attempt == 2:
+                    raise
+                with contextlib.suppress(RuntimeError, httpx.HTTPError):
+                    self.stop_server(username, poll=1.0)
+        raise AssertionError("unreachable")
 
     def stop_all(self, usernames: list[str], workers: int = 16) -> list[float]:
         """Stop the servers of ``usernames``, ``workers`` at once; seconds each."""
