@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import statistics
 import sys
@@ -41,7 +42,9 @@ HUBS = {"IRISSpawner": "iris", "KubeSpawner": "kube"}
 
 
 def pct(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank) of ``values``."""
+    """The ``q``-th percentile (nearest rank) of ``values`` (NaN when there are none)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[index]
@@ -132,16 +135,24 @@ def bench(workdir: Path, size: ScaleSize, out: Any = print) -> dict[str, Any]:
                 out(f"  filled to {checkpoint}: {time.perf_counter() - t1:.0f}s")
                 spawn: dict[str, list[float]] = {name: [] for name in hubs}
                 stop: dict[str, list[float]] = {name: [] for name in hubs}
+                failed: dict[str, list[str]] = {name: [] for name in hubs}
                 for i in range(size.samples):
                     for name in hubs if i % 2 == 0 else list(hubs)[::-1]:
-                        spawn[name].append(hubs[name].spawn("probe"))
-                        stop[name].append(hubs[name].stop_server("probe"))
+                        try:
+                            spawned = hubs[name].spawn("probe")
+                            stop[name].append(hubs[name].stop_server("probe"))
+                            spawn[name].append(spawned)
+                        except (RuntimeError, httpx.HTTPError) as error:
+                            failed[name].append(str(error)[:300])
+                            with contextlib.suppress(RuntimeError, httpx.HTTPError):
+                                hubs[name].stop_server("probe", poll=1.0)
                 point: dict[str, Any] = {}
                 for name, hub in hubs.items():
                     point[name] = {
                         "spawn_ms": [s * 1e3 for s in spawn[name]],
                         "stop_ms": [s * 1e3 for s in stop[name]],
                         "fill_spawn_p50_ms": statistics.median(fill[name]) * 1e3 if todo else None,
+                        "probe_failures": failed[name],
                         **_observe(hub),
                     }
                 result["checkpoints"][checkpoint] = point
@@ -178,15 +189,15 @@ def table(result: dict[str, Any]) -> str:
         for name, p in point.items():
             s, d = p["spawn_ms"], p["stop_ms"]
             lines.append(
-                f"{checkpoint:>8} {name:<12}{statistics.median(s):>10.0f}{pct(s, 99):>8.0f}"
-                f"{statistics.median(d):>9.0f}{pct(d, 99):>8.0f}{p['hub_rss_mib']:>8.0f}"
+                f"{checkpoint:>8} {name:<12}{pct(s, 50):>10.0f}{pct(s, 99):>8.0f}"
+                f"{pct(d, 50):>9.0f}{pct(d, 99):>8.0f}{p['hub_rss_mib']:>8.0f}"
                 f"{p['hub_fds']:>6}{p['proxy_rss_mib'] or 0:>10.0f}{p['routes']:>7}"
                 f"{p['running_api']:>6}{p['running_metric'] or 0:>7.0f}{p['metrics_ms']:>12.0f}"
             )
         iris, kube = point["IRISSpawner"]["spawn_ms"], point["KubeSpawner"]["spawn_ms"]
         lines.append(
             f"{checkpoint:>8} ratio IRIS/KubeSpawner spawn p50 "
-            f"{statistics.median(iris) / statistics.median(kube):.2f}x, p99 "
+            f"{pct(iris, 50) / pct(kube, 50):.2f}x, p99 "
             f"{pct(iris, 99) / pct(kube, 99):.2f}x (target <= 1.2x)"
         )
     rec = result.get("reconcile")

@@ -84,6 +84,7 @@ class KubeStandIn:
     pod_ip: str = "auto"
     kube_version: str = KUBE_VERSION
     reject_invalid: bool = False
+    validate: bool = True  # False: objects are recorded without schema checks (scale runs)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
@@ -117,6 +118,7 @@ class KubeStandIn:
         cmd += [] if self.kubelet else ["--no-kubelet"]
         cmd += [] if self.run_servers else ["--no-servers"]
         cmd += ["--reject-invalid"] if self.reject_invalid else []
+        cmd += [] if self.validate else ["--no-validate"]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:

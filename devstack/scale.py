@@ -136,7 +136,9 @@ def process_fds(pid: int) -> int:
 @contextlib.contextmanager
 def standin(workdir: Path) -> Iterator[tuple[KubeStandIn, int]]:
     """The Kubernetes stand-in (no server processes) and the stub server's port."""
-    kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1")
+    # no schema check of every object: the pods are checked in the other suites, and at a
+    # thousand pods (and their events) the checks cost the stand-in more than the hubs' calls
+    kube = KubeStandIn(workdir / "kube", run_servers=False, pod_ip="127.0.0.1", validate=False)
     with stub_server() as port:
         kube.start(timeout=180)  # a loaded machine: its schema warm-up alone can take 30 s
         try:
@@ -158,6 +160,8 @@ def _kube_config(port: int, prefix: str) -> str:
         }
     ]
     return (
+        # its own namespace: the hubs' reflectors each see only their own pods and events
+        f'c.KubeSpawner.namespace = "{prefix}"\n'
         f"c.KubeSpawner.profile_list = {plain!r}\n"
         f'c.KubeSpawner.pod_name_template = "{prefix}-{{username}}--{{servername}}"\n'
     )
@@ -203,6 +207,12 @@ class ScaleHub:
             # spawns measure the hub + spawner + API path: no token refresh at the IdP
             # before each spawn (the login path is measured on its own)
             "c.IAMAuthenticator.refresh_pre_spawn = False\n"
+            # fillers share the probe's tokens: no refresh on requests either
+            "c.IAMAuthenticator.auth_refresh_age = 0\n"
+            # the stand-in answers slowly under load: KubeSpawner's 3 s per call, retried
+            # for 30 s, fails spawns on a loaded machine (not what is measured here)
+            "c.KubeSpawner.k8s_api_request_timeout = 20\n"
+            "c.KubeSpawner.k8s_api_request_retry_timeout = 240\n"
         )
         if spawner == "iris":
             config = (
