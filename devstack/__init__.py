@@ -5,6 +5,8 @@ the benchmarks. Never part of the wheel (it needs a source checkout: ``tests/idp
 * :mod:`devstack.idp`: the loopback OIDC provider (IAM and Check-in shapes);
 * :mod:`devstack.kube`, :mod:`devstack.kubelet`: the Kubernetes API stand-in and its fake kubelet;
 * :mod:`devstack.stub_server`: one HTTP server answering for every pod the kubelet does not run;
+* :mod:`devstack.scale`: hubs holding hundreds of servers on the stand-in (``tests/scale``,
+  ``benchmarks/scale.py``);
 * :mod:`devstack.openstack` (with :mod:`devstack.openstack_manila`,
   :mod:`devstack.openstack_faults`): a fake Keystone + Manila with fault injection;
 * :mod:`devstack.postgres`: a throw-away PostgreSQL server;

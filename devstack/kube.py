@@ -91,6 +91,7 @@ class KubeStandIn:
     kube_version: str = KUBE_VERSION
     reject_invalid: bool = False
     keep_state: bool = False
+    validate: bool = True  # False: objects are recorded without schema checks (scale runs)
     port: int = 0
     singleuser_python: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -127,6 +128,7 @@ class KubeStandIn:
         cmd += ["--reject-invalid"] if self.reject_invalid else []
         cmd += ["--singleuser-python", self.singleuser_python] if self.singleuser_python else []
         cmd += ["--state-file", str(self.workdir / "kube-state.json")] if self.keep_state else []
+        cmd += [] if self.validate else ["--no-validate"]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         with self.log_path.open("ab") as log:

@@ -57,6 +57,7 @@ class _StandInBehaviour:
     # the emulator's attrs fields (declared in _make_emulator_class) and kmock's own state
     kube_version: str
     reject_invalid: bool
+    validate: bool
     created: list[dict[str, Any]]
     deleted: list[dict[str, Any]]
     request_log: list[dict[str, Any]]
@@ -154,7 +155,7 @@ class _StandInBehaviour:
             "namespace": namespace,
             "name": meta.get("name") or "",
             "manifest": sent,
-            "errors": validate_manifest(sent, self.kube_version),
+            "errors": validate_manifest(sent, self.kube_version) if self.validate else [],
             "status": 0,
             "actor": actor,
         }
@@ -280,6 +281,7 @@ def _make_emulator_class() -> type[Any]:
     class StandInEmulator(_StandInBehaviour, _kmock().KubernetesEmulator):  # type: ignore[misc]
         kube_version: str = KUBE_VERSION
         reject_invalid: bool = False
+        validate: bool = True
         created: list[dict[str, Any]] = attrs.field(factory=list)
         deleted: list[dict[str, Any]] = attrs.field(factory=list)
         request_log: list[dict[str, Any]] = attrs.field(factory=list)
@@ -309,7 +311,9 @@ async def _serve(args: argparse.Namespace) -> None:
     for kind in ("Pod", "PersistentVolume", "PersistentVolumeClaim", "Secret", "Service", "Event"):
         validate_manifest({"apiVersion": "v1", "kind": kind}, args.kube_version)
     emulator_cls = _make_emulator_class()
-    emulator = emulator_cls(kube_version=args.kube_version, reject_invalid=args.reject_invalid)
+    emulator = emulator_cls(
+        kube_version=args.kube_version, reject_invalid=args.reject_invalid, validate=args.validate
+    )
     state_file = Path(args.state_file) if args.state_file else None
     if state_file is not None and state_file.exists():
         emulator.load_state(json.loads(state_file.read_text()))
@@ -334,6 +338,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 pod_ip=args.pod_ip,
                 interval=args.kubelet_interval,
                 singleuser_python=args.singleuser_python,
+                lister=lambda: emulator.live_objects("pods"),
             )
             emulator.kubelet = kubelet
             kubelet.start()
@@ -358,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--kube-version", default=KUBE_VERSION)
     parser.add_argument("--reject-invalid", action="store_true")
+    parser.add_argument("--no-validate", dest="validate", action="store_false")
     parser.add_argument("--no-kubelet", dest="kubelet", action="store_false")
     parser.add_argument("--no-servers", dest="run_servers", action="store_false")
     parser.add_argument("--pod-ip", default="auto", help="'auto': a free 127.x.y.z per pod")

@@ -103,12 +103,15 @@ def start_stack(
     provider: str,
     hub_config: str,
     hub_env: dict[str, str] | None = None,
+    *,
     provider_options: dict[str, dict[str, Any]] | None = None,
+    hub_timeout: float = 60,
 ) -> Stack:
     """Start an IdP and a hub configured by ``hub_config`` (its ``{issuer}`` filled in).
 
     ``provider_options`` are merged into the IdP's provider entries (see
-    :class:`~devstack.idp.IdPProcess`), e.g. ``{"iam": {"ttl": {"AccessToken": 20}}}``.
+    :class:`~devstack.idp.IdPProcess`), e.g. ``{"iam": {"ttl": {"AccessToken": 20}}}``;
+    ``hub_timeout``: seconds the hub has to answer.
     """
     hub_port = free_port()
     keys = {"iam": make_rsa_jwk("iam-key-1"), "checkin": make_rsa_jwk("checkin-key-1")}
@@ -124,7 +127,7 @@ def start_stack(
     config = hub_config.replace("{issuer}", idp.issuer(provider))
     hub = HubProcess(workdir / "hub", hub_port, config, env=hub_env)
     try:
-        hub.start()
+        hub.start(timeout=hub_timeout)
     except Exception:
         idp.stop()
         raise
@@ -254,12 +257,21 @@ def start_kube_stack(
     kube: KubeStandIn,
     extra_config: str = "",
     provider: str = "iam",
+    *,
     provider_options: dict[str, dict[str, Any]] | None = None,
+    hub_timeout: float = 60,
 ) -> KubeStack:
     """An IdP + hub (``IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config``) spawning on ``kube``
     (``provider_options``: see :func:`start_stack`)."""
     if provider != "iam":
         raise ValueError("only the IAM provider is wired here; add its config first")
     config = IAM_HUB_CONFIG + KUBE_HUB_CONFIG + extra_config
-    stack = start_stack(workdir, provider, config, kube.env, provider_options=provider_options)
+    stack = start_stack(
+        workdir,
+        provider,
+        config,
+        kube.env,
+        provider_options=provider_options,
+        hub_timeout=hub_timeout,
+    )
     return KubeStack(stack=stack, kube=kube)

@@ -4,18 +4,30 @@
 to limits, e.g. ``{"iris/lsst": {"servers": 20, "cpu": 64, "gpu": 4, "memory": "256G"}}``.
 A spawn that would take the group over any limit is refused with a message that names the
 limit, what is in use and what was asked for.
+
+:class:`GroupUsage` keeps what each group's servers use as running totals, so a spawn is
+checked in O(1) whatever the number of running servers: a server is counted from the moment
+its spawn passes the check (:meth:`GroupUsage.reserve`, which checks and counts in one step,
+so two spawns racing for a group's last slot cannot both pass) until it stops or fails to
+start (:meth:`GroupUsage.release`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from ..groups import parse_group_rule
 from .errors import SpawnRequestError
 from .resources import ResourceTotals, parse_cpu, parse_memory
 
-__all__ = ["QUOTA_KEYS", "check_group_quota", "validate_group_quotas"]
+__all__ = [
+    "QUOTA_KEYS",
+    "GroupUsage",
+    "check_group_quota",
+    "check_in_use",
+    "validate_group_quotas",
+]
 
 #: The limits a quota may set.
 QUOTA_KEYS = ("servers", "cpu", "memory", "gpu")
@@ -80,10 +92,23 @@ def check_group_quota(
     Raises:
         SpawnRequestError: 403 naming the limit that would be exceeded.
     """
+    check_in_use(quotas, group, ResourceTotals.total(running), request)
+
+
+def check_in_use(
+    quotas: Mapping[str, Mapping[str, float]],
+    group: str | None,
+    in_use: ResourceTotals,
+    request: ResourceTotals,
+) -> None:
+    """Like :func:`check_group_quota`, with the group's totals already summed (``in_use``).
+
+    Raises:
+        SpawnRequestError: 403 naming the limit that would be exceeded.
+    """
     limits = quotas.get(group) if group else None
     if not limits:
         return
-    in_use = ResourceTotals.total(running)
     for key, limit in limits.items():
         used, asked = _used(in_use, key), _used(request, key)
         if used + asked > limit:
@@ -96,3 +121,68 @@ def check_group_quota(
                 f"{_show(key, asked)}). Stop a server of the group, choose a smaller "
                 "profile or run as another group.",
             )
+
+
+class GroupUsage:
+    """What the running servers of each group use, as running totals (one per hub).
+
+    Servers are identified by a ``key`` (the hub's spawner id). CPUs are summed in
+    thousandths of a core, so totals stay exact however often servers start and stop.
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[Hashable, tuple[str, ResourceTotals]] = {}
+        self._sums: dict[str, tuple[int, int, int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._servers)
+
+    def in_use(self, group: str) -> ResourceTotals:
+        """The totals of ``group``'s counted servers."""
+        servers, millicpu, memory, gpu = self._sums.get(group, (0, 0, 0, 0))
+        return ResourceTotals(cpu=millicpu / 1000, memory=memory, gpu=gpu, servers=servers)
+
+    def reserve(
+        self,
+        key: Hashable,
+        group: str,
+        request: ResourceTotals,
+        quotas: Mapping[str, Mapping[str, float]],
+    ) -> None:
+        """Check ``request`` against ``group``'s limits and, if it fits, count it as ``key``.
+
+        Synchronous (no ``await`` between the check and the count), so on the hub's event
+        loop two spawns for the last slot cannot both pass. An earlier reservation of the
+        same ``key`` is replaced, never counted twice.
+
+        Raises:
+            SpawnRequestError: 403 naming the limit (nothing is counted then).
+        """
+        self.release(key)
+        check_in_use(quotas, group, self.in_use(group), request)
+        self.add(key, group, request)
+
+    def add(self, key: Hashable, group: str, totals: ResourceTotals) -> None:
+        """Count a server without checking limits (rebuilding after a hub restart)."""
+        self.release(key)
+        self._servers[key] = (group, totals)
+        self._change(group, totals, 1)
+
+    def release(self, key: Hashable) -> None:
+        """Stop counting ``key`` (a no-op if it is not counted)."""
+        found = self._servers.pop(key, None)
+        if found is not None:
+            self._change(found[0], found[1], -1)
+
+    def _change(self, group: str, totals: ResourceTotals, sign: int) -> None:
+        servers, millicpu, memory, gpu = self._sums.get(group, (0, 0, 0, 0))
+        summed = (
+            servers + sign * totals.servers,
+            millicpu + sign * round(totals.cpu * 1000),
+            memory + sign * totals.memory,
+            gpu + sign * totals.gpu,
+        )
+        if summed[0] <= 0:
+            self._sums.pop(group, None)
+        else:
+            self._sums[group] = summed

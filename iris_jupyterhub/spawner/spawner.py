@@ -14,7 +14,6 @@ import json
 import pickle
 from typing import Any
 
-from jupyterhub import orm
 from kubespawner import KubeSpawner
 from traitlets import Dict, List, Unicode, default, validate
 
@@ -30,7 +29,7 @@ from .errors import SpawnRequestError
 from .form import associate_labels, canonical_of, charge_line, form_template, group_fieldset
 from .pod import PodSettings, pod_for, spawner_traits
 from .profiles import Profile, validate_profile_list
-from .quotas import check_group_quota, validate_group_quotas
+from .quotas import validate_group_quotas
 from .resolution import profile_list_for_form, resolve_request, visible_profiles
 from .resources import (
     DEFAULT_GPU_NODE_SELECTOR,
@@ -40,10 +39,9 @@ from .resources import (
     ResourceTotals,
 )
 from .security import run_as
+from .usage import STATE_KEY, built_usage, hub_usage
 
 __all__ = ["IRISSpawner"]
-
-_STATE_KEY = "iris"
 
 
 class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
@@ -333,24 +331,12 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
                 setattr(self, name, value)
 
     def _check_quota(self, canonical: str | None, request: ResourceTotals) -> None:
+        """Check and count this server in its group's running totals (O(1), see usage)."""
         quotas = validate_group_quotas(self.group_quotas)
         if not canonical or canonical not in quotas:
             return
-        running = []
-        db = self.user.db
-        for orm_spawner in db.query(orm.Spawner).filter(orm.Spawner.server_id.isnot(None)):
-            if orm_spawner.id == self.orm_spawner.id:
-                continue
-            info = (orm_spawner.state or {}).get(_STATE_KEY) or {}
-            if info.get("group") == canonical:
-                running.append(
-                    ResourceTotals(
-                        cpu=float(info.get("cpu") or 0),
-                        memory=int(info.get("memory") or 0),
-                        gpu=int(info.get("gpu") or 0),
-                    )
-                )
-        check_group_quota(quotas, canonical, running, request)
+        usage = hub_usage(self.user.db)
+        usage.reserve(self.orm_spawner.id, canonical, request, quotas)
 
     async def progress(self) -> Any:
         """KubeSpawner's progress events, preceded by this spawn's notices.
@@ -372,16 +358,24 @@ class IRISSpawner(AccountingMixin, KubeSpawner):  # type: ignore[misc]
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
         if self._iris_state:
-            state[_STATE_KEY] = self._iris_state
+            state[STATE_KEY] = self._iris_state
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
-        self._iris_state = state.get(_STATE_KEY)
+        self._iris_state = state.get(STATE_KEY)
 
     def clear_state(self) -> None:
+        """Forget the server's state; JupyterHub calls this when a server stops or fails to
+        start (and before each spawn), so its group stops counting against the quota."""
         super().clear_state()
         self._iris_state = None
+        orm_spawner = getattr(self, "orm_spawner", None)
+        db = getattr(self.user, "db", None)
+        if orm_spawner is not None and db is not None and self.group_quotas:
+            usage = built_usage(db)
+            if usage is not None:
+                usage.release(orm_spawner.id)
 
 
 _VALIDATED: dict[bytes | str, list[Profile]] = {}
