@@ -13,11 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 	install clean apt-deps
 
 ## PYTEST_WORKERS: pytest-xdist workers for `make pytest` (and so `make test`) and the stacks.
-## The whole-stack tests mostly wait for real hubs, proxies, the IdP and pods, so 4 workers
-## keep 2 cores busy; tests sharing a module-scoped stack stay on one worker
-## (tests/conftest.py). PYTEST_WORKERS=0 runs everything in one process, in file order.
-PYTEST_WORKERS ?= 4
-XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+## The whole-stack tests mostly wait for real hubs, proxies, the IdP and pods, so 3 workers
+## keep 2 cores busy; each test file runs whole on one worker, in file order (--dist loadfile),
+## so a module's shared stack is built once. PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 3
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 ## demo: run the local demo hub at http://127.0.0.1:8000 (Ctrl-C stops everything)
 demo: $(VENV)/.installed node_modules/.installed

@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traitlets import Float, TraitError, validate
 from traitlets.config import LoggingConfigurable
@@ -35,9 +35,6 @@ from .clientcfg import NotebookInstance, NotebookSettings, render_rucio_cfg, set
 from .files import ensure_private_directory, remove_file, write_private, write_token
 from .hubapi import HubConnection, Outcome, fetch_token
 from .refresher import ADVICE, Clock, Policy, Step, SystemClock, TokenRefresher, status_record
-
-if TYPE_CHECKING:
-    from jupyter_server.serverapp import ServerApp
 
 __all__ = ["RucioTokenFiles", "TokenFiles"]
 
@@ -265,7 +262,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "iris_jupyterhub.rucio.extension"}]
 
 
-def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
+def _load_jupyter_server_extension(serverapp: Any) -> None:
     log = serverapp.log
     try:
         settings = settings_from_env()
@@ -287,7 +284,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     log.info("Rucio: keeping token files for %s in %s", names, settings.directory)
 
 
-async def _start_jupyter_server_extension(serverapp: ServerApp) -> None:
+async def _start_jupyter_server_extension(serverapp: Any) -> None:
     service = serverapp.web_app.settings.get(_SETTINGS_KEY)
     if isinstance(service, TokenFiles):
         service.start()
