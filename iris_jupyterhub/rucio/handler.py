@@ -19,7 +19,12 @@ Errors (``Cache-Control: no-store`` on every answer)::
     {"status": 403, "reason": "login_required", "message": "..."}
 
 with ``reason`` ``unknown_instance`` (404), ``not_in_group`` (403), ``login_required``
-(403) or ``idp_unavailable`` (503, with ``Retry-After``).
+(403) or ``idp_unavailable`` (503, with ``Retry-After``). When authenticating the request
+fails (JupyterHub refreshes the user's auth state first, and carries on with no user when
+that raises), the answer says why (:func:`~iris_jupyterhub.rucio.tokens.auth_failure`):
+``idp_unavailable`` (503, the provider down beyond ``idp_outage_grace``), ``not_allowed``
+(403, the provider no longer allows the user), ``hub_unavailable`` (503, e.g. a hub
+database error) or ``not_a_user_server`` (403, no token of a user's server).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import needs_scope
 
 from .config import ROUTE, SCOPE
-from .tokens import RucioTokenError, error_answer
+from .tokens import RucioTokenError, auth_failure, error_answer
 
 __all__ = ["ROUTE", "SCOPE", "RucioTokenHandler"]
 
@@ -40,23 +45,29 @@ class RucioTokenHandler(APIHandler):  # type: ignore[misc]
     """``GET``: a Rucio access token of the requesting token's owner."""
 
     _scoped: Any = None
+    _auth_error: BaseException | None = None
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
         self.set_header("Cache-Control", "no-store")
 
+    async def get_current_user(self) -> Any:
+        """JupyterHub's, remembering what it raised (``prepare`` logs and drops it)."""
+        try:
+            return await super().get_current_user()
+        except Exception as e:
+            self._auth_error = e
+            raise
+
     async def get(self, instance: str) -> None:
         owner = self.current_user
         if owner is None or not hasattr(owner, "get_auth_state"):
-            # no credentials, or a service: Rucio tokens belong to users only
+            # authentication failed, no credentials, or a service: Rucio tokens belong
+            # to users only
+            error = auth_failure(self._auth_error, self.authenticator.login_service)
             name = getattr(owner, "name", None)
-            self.log.warning("Rucio token request by %s refused: not a user", name)
-            self.set_status(403)
-            self.finish(
-                json.dumps(
-                    {"status": 403, "message": "Only a user's own servers get Rucio tokens."}
-                )
-            )
+            self.log.warning("Rucio token request by %s refused: %s", name, error.reason)
+            self._refuse(error)
             return
         cls = type(self)
         if cls._scoped is None:
@@ -71,9 +82,12 @@ class RucioTokenHandler(APIHandler):  # type: ignore[misc]
             self.log.info(
                 "Rucio token for %s at %r refused: %s", user_name, instance[:64], e.reason
             )
-            self.set_status(e.status)
-            for header, value in e.headers.items():
-                self.set_header(header, value)
-            self.finish(json.dumps(error_answer(e)))
+            self._refuse(e)
             return
         self.finish(json.dumps(answer))
+
+    def _refuse(self, error: RucioTokenError) -> None:
+        self.set_status(error.status)
+        for header, value in error.headers.items():
+            self.set_header(header, value)
+        self.finish(json.dumps(error_answer(error)))

@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from tornado import web
+
 from ..errors import UserFacingError
 from .config import RucioInstance
 
@@ -26,6 +28,7 @@ __all__ = [
     "REASONS",
     "TOKEN_EXCHANGE_GRANT",
     "RucioTokenError",
+    "auth_failure",
     "cache_entry",
     "error_answer",
     "exchange_params",
@@ -45,6 +48,9 @@ REASONS = {
     "not_in_group": 403,
     "login_required": 403,
     "idp_unavailable": 503,
+    "not_allowed": 403,
+    "not_a_user_server": 403,
+    "hub_unavailable": 503,
 }
 """Every ``reason`` the hub endpoint answers with, and its HTTP status."""
 
@@ -177,3 +183,43 @@ def token_answer(
 def error_answer(error: RucioTokenError) -> dict[str, Any]:
     """The JSON body of an error answer: ``{"status", "reason", "message"}``."""
     return {"status": error.status, "reason": error.reason, "message": error.user_message}
+
+
+def auth_failure(error: BaseException | None, login_service: str) -> RucioTokenError:
+    """Why a request has no current user: ``error`` is what authenticating it raised.
+
+    JupyterHub refreshes a user's auth state while authenticating a request and, when
+    that raises, carries on with no user; the endpoint answers with this instead of a
+    bare 403. A 5xx from the refresh (the provider down beyond ``idp_outage_grace``) is
+    ``idp_unavailable``, a 4xx (no longer allowed, blocked) ``not_allowed`` with the
+    refusal's own sentence, anything else (e.g. a hub database error)
+    ``hub_unavailable``; no error at all (no or an unknown token, a service's token) is
+    ``not_a_user_server``.
+    """
+    if error is None:
+        return RucioTokenError(
+            "not_a_user_server",
+            "Only a user's own servers get Rucio tokens: this request did not come with "
+            "the API token of a running server of a hub user.",
+        )
+    if isinstance(error, web.HTTPError) and error.status_code < 500:
+        message = getattr(error, "jupyterhub_message", None) or (
+            f"{login_service} no longer allows you to use this hub, so it gets no Rucio "
+            "tokens for you. Ask your VO manager if you think this is a mistake."
+        )
+        return RucioTokenError("not_allowed", str(message))
+    if isinstance(error, web.HTTPError):
+        retry = (getattr(error, "headers", None) or {}).get("Retry-After", "30")
+        return RucioTokenError(
+            "idp_unavailable",
+            f"{login_service} is not responding, so the hub cannot check your sign-in or "
+            "get Rucio tokens for you just now. Nothing is wrong with your account: this "
+            "is retried automatically.",
+            retry_after=int(retry) if str(retry).isdigit() else 30,
+        )
+    return RucioTokenError(
+        "hub_unavailable",
+        "The hub could not check who is asking for a Rucio token (an internal error, "
+        "logged for the administrators). This is retried automatically.",
+        retry_after=30,
+    )

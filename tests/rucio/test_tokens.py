@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from iris_jupyterhub.errors import http_error, service_unavailable
 from iris_jupyterhub.rucio import validate_instances
 from iris_jupyterhub.rucio.tokens import (
     TOKEN_EXCHANGE_GRANT,
     RucioTokenError,
+    auth_failure,
     cache_entry,
     error_answer,
     exchange_params,
@@ -132,3 +135,26 @@ def test_answers() -> None:
     assert RucioTokenError("unknown_instance", "No.").status == 404
     with pytest.raises(KeyError):
         RucioTokenError("bogus", "No.")
+
+
+def test_auth_failure_maps_what_authentication_raised() -> None:
+    none = auth_failure(None, "IRIS IAM")
+    assert (none.status, none.reason) == (403, "not_a_user_server")
+    outage = auth_failure(service_unavailable("IRIS IAM", retry_after=45), "IRIS IAM")
+    assert (outage.status, outage.reason, outage.headers) == (
+        503,
+        "idp_unavailable",
+        {"Retry-After": "45"},
+    )
+    left = auth_failure(http_error(403, "You are no longer a member."), "IRIS IAM")
+    assert (left.status, left.reason, left.user_message) == (
+        403,
+        "not_allowed",
+        "You are no longer a member.",
+    )
+    database = auth_failure(OperationalError("SELECT", {}, Exception("locked")), "IRIS IAM")
+    assert (database.status, database.reason, database.headers) == (
+        503,
+        "hub_unavailable",
+        {"Retry-After": "30"},
+    )
