@@ -5,7 +5,8 @@ adds :meth:`~RucioTokenMixin.rucio_token`, which the hub endpoint
 ``GET /hub/api/iris/rucio/<instance>/token`` (:mod:`iris_jupyterhub.rucio.handler`) calls.
 It reuses the authenticator's discovery, token endpoint, client authentication and
 provider-outage handling (``get_token_info``), keeps the token in the user's encrypted
-``auth_state["rucio"]`` and stores a rotated refresh token. Token requests and
+``auth_state["rucio"]`` and stores a rotated refresh token (also when the token request
+that followed the rotation fails). Token requests and
 ``refresh_user`` of one user run one at a time (a per-user lock in this hub process), and
 a refresh result is saved before the lock is released, so a refresh token rotated by the
 provider is never lost. With no ``c.RucioTokens.instances`` nothing here changes the
@@ -133,7 +134,14 @@ class RucioTokenMixin:
             cache = dict(cache) if isinstance(cache, Mapping) else {}
             if is_fresh(cache.get(instance.name), self.rucio.renewal_margin):
                 return token_answer(instance, cache[instance.name], account)
-            entry = await self._new_rucio_token(user.name, instance, auth_state)
+            refresh_token = auth_state.get("refresh_token")
+            try:
+                entry = await self._new_rucio_token(user.name, instance, auth_state)
+            except BaseException:
+                if auth_state.get("refresh_token") != refresh_token:
+                    # rotated before the request failed: the old one no longer works
+                    await user.save_auth_state(auth_state)
+                raise
             cache[instance.name] = entry
             auth_state["rucio"] = cache
             await user.save_auth_state(auth_state)
