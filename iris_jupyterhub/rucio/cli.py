@@ -1,8 +1,10 @@
 """``iris-jupyterhub rucio identities``: the ``rucio-admin`` lines that onboard a VO.
 
 For every live identity in the identity registry that is in a group of a configured Rucio
-instance (``c.RucioTokens.instances`` of ``--config``), prints::
+instance (``c.RucioTokens.instances`` of ``--config``), prints, under a comment naming
+each instance::
 
+    # ral (https://rucio.example.ac.uk)
     rucio-admin identity add --account alice --type OIDC \\
         --id 'SUB=5c1a7e02-..., ISS=https://iris-iam.stfc.ac.uk/' --email alice@example.ac.uk
 
@@ -108,7 +110,8 @@ def identity_lines(
     email: str,
     default_account: str = "{username}",
 ) -> tuple[list[IdentityLine], list[str]]:
-    """The identities to map, one per (identity, account), and warnings for the admin.
+    """The identities to map, one per (instance, account, identity) in the order of
+    ``instances``, and warnings for the admin.
 
     ``issuers`` are the issuer URLs exactly as the provider writes ``iss``; a registry
     issuer matching none of them (ignoring a trailing ``/``) is used as stored, with a
@@ -118,7 +121,7 @@ def identity_lines(
     exact = {issuer.rstrip("/"): issuer for issuer in issuers}
     lines: list[IdentityLine] = []
     warnings: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     unmatched: set[str] = set()
     for account in accounts:
         if account.deleted:
@@ -137,11 +140,13 @@ def identity_lines(
             if name is None:
                 warnings.append(f"{account.describe()}: no valid Rucio account name, skipped")
                 continue
-            if (name, identity) in seen:
+            if (instance.name, name, identity) in seen:
                 continue
-            seen.add((name, identity))
+            seen.add((instance.name, name, identity))
             mail = email.format(username=account.username, account=name, sub=account.key.subject)
             lines.append(IdentityLine(name, identity, mail, instance.name))
+    order = {instance.name: i for i, instance in enumerate(instances)}
+    lines.sort(key=lambda line: order[line.instance])
     warnings += [
         f"issuer {issuer!r} is not configured here: check that ISS= matches the tokens' "
         "iss exactly (trailing '/'), or pass --issuer"
@@ -199,7 +204,10 @@ def cmd_identities(args: argparse.Namespace) -> int:
     )
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    for line in lines:
+    hosts = {instance.name: instance.rucio_host for instance in instances}
+    for i, line in enumerate(lines):
+        if i == 0 or lines[i - 1].instance != line.instance:
+            print(f"# {line.instance} ({hosts[line.instance]})")
         if args.add_accounts:
             print(line.account_command())
         print(line.command())

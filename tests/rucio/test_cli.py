@@ -56,8 +56,10 @@ def test_prints_rucio_admin_lines_for_members(
     )
     assert code == 0, err
     assert out.splitlines() == [
+        "# ral (https://rucio.example.ac.uk)",
         "rucio-admin identity add --account ada --type OIDC "
         "--id 'SUB=sub-ada, ISS=https://iris-iam.stfc.ac.uk/' --email ada@example.ac.uk",
+        "# cam (https://rucio.cam.example.ac.uk)",
         "rucio-admin identity add --account cam-ada --type OIDC "
         "--id 'SUB=sub-ada, ISS=https://iris-iam.stfc.ac.uk/' --email ada@example.ac.uk",
         "rucio-admin identity add --account cam-eve --type OIDC "
@@ -65,7 +67,7 @@ def test_prints_rucio_admin_lines_for_members(
     ]
     # each line is what rucio-admin's parser takes (rucio 41.5.1: identity add --account
     # --type --id --email)
-    words = shlex.split(out.splitlines()[0])
+    words = shlex.split(out.splitlines()[1])
     assert words[words.index("--id") + 1] == "SUB=sub-ada, ISS=https://iris-iam.stfc.ac.uk/"
     assert "issuer 'https://other.example' is not configured here" in err
     assert "3 identities for 2 instance(s)" in err
@@ -83,6 +85,7 @@ def test_accounts_first_and_one_instance(
     )
     assert code == 0
     assert out.splitlines() == [
+        "# ral (https://rucio.example.ac.uk)",
         "rucio-admin account add --type USER --email u-ada@rucio.example u-ada",
         "rucio-admin identity add --account u-ada --type OIDC "
         "--id 'SUB=sub-ada, ISS=https://iris-iam.stfc.ac.uk/' --email u-ada@rucio.example",
@@ -157,6 +160,42 @@ def test_identity_lines_skip_deleted_and_duplicates() -> None:
             {"name": "b", "rucio_host": "https://b.example", "groups": ["iris"]},
         ]
     )
-    lines, warnings = identity_lines([live, gone], instances, [IAM], "{username}@x")
-    assert [(line.account, line.instance) for line in lines] == [("ada", "a")]
+    lines, warnings = identity_lines([live, live, gone], instances, [IAM], "{username}@x")
+    # the same account name at two Rucio instances: one line for each instance
+    assert [(line.account, line.instance) for line in lines] == [("ada", "a"), ("ada", "b")]
     assert warnings == []
+
+
+def test_a_user_at_two_instances_gets_a_line_under_each(
+    hub: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = hub
+    config = tmp_path / "two_config.py"
+    config.write_text(
+        f"c.IAMAuthenticator.issuer = {IAM!r}\n"
+        "c.RucioTokens.instances = [\n"
+        "    {'name': 'ral', 'rucio_host': 'https://rucio.ral.example', 'groups': ['iris']},\n"
+        "    {'name': 'cam', 'rucio_host': 'https://rucio.cam.example', 'groups': ['dune']},\n"
+        "]\n"
+    )
+    code, out, err = run(
+        capsys,
+        *("rucio", "identities", "--db-url", url, "--config", str(config)),
+        *("--email", "{username}@example.ac.uk"),
+    )
+    assert code == 0, err
+    ada = (
+        "rucio-admin identity add --account ada --type OIDC "
+        "--id 'SUB=sub-ada, ISS=https://iris-iam.stfc.ac.uk/' --email ada@example.ac.uk"
+    )
+    assert out.splitlines() == [
+        "# ral (https://rucio.ral.example)",
+        ada,
+        "rucio-admin identity add --account bob --type OIDC "
+        "--id 'SUB=sub-bob, ISS=https://iris-iam.stfc.ac.uk/' --email bob@example.ac.uk",
+        "# cam (https://rucio.cam.example)",
+        ada,
+        "rucio-admin identity add --account eve --type OIDC "
+        "--id 'SUB=sub-eve, ISS=https://other.example' --email eve@example.ac.uk",
+    ]
+    assert "4 identities for 2 instance(s)" in err
