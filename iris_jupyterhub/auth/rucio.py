@@ -220,6 +220,11 @@ class RucioTokenMixin:
         try:
             token_info: dict[str, Any] = await self.get_token_info(None, params)
         except HTTPClientError as e:  # 4xx: the provider refused the request
+            if e.code == 599 or e.code >= 500:  # not turned into a 503 on the way here
+                self.log.warning(
+                    "%s: %s is unavailable (HTTP %s)", what, self.login_service, e.code
+                )
+                raise self._unavailable(30) from e
             code = oauth_error(e.response.body if e.response is not None else None)
             if code == "invalid_grant":
                 self.log.warning(
@@ -244,7 +249,14 @@ class RucioTokenMixin:
         except web.HTTPError as e:  # 503 from the outage handling, or a refused answer
             retry = int((getattr(e, "headers", None) or {}).get("Retry-After", 30))
             if e.status_code != 503:
-                self.log.error("%s: unusable answer from %s: %s", what, self.login_service, e)
+                # only the status: the message may quote the answer (oauthenticator's
+                # "Bad response: {token_info}"), refresh token included
+                self.log.error(
+                    "%s: unusable answer from %s (HTTP %s)",
+                    what,
+                    self.login_service,
+                    e.status_code,
+                )
                 retry = _REFUSED_RETRY
             else:
                 self.log.warning("%s: %s is unavailable", what, self.login_service)
