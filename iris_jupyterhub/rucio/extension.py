@@ -34,7 +34,15 @@ from traitlets.config import LoggingConfigurable
 from .clientcfg import NotebookInstance, NotebookSettings, render_rucio_cfg, settings_from_env
 from .files import ensure_private_directory, remove_file, write_private, write_token
 from .hubapi import HubConnection, Outcome, fetch_token
-from .refresher import ADVICE, Clock, Policy, Step, SystemClock, TokenRefresher, status_record
+from .refresher import (
+    Clock,
+    Policy,
+    Step,
+    SystemClock,
+    TokenRefresher,
+    advice_for,
+    status_record,
+)
 
 __all__ = ["RucioTokenFiles", "TokenFiles"]
 
@@ -105,6 +113,13 @@ def describe(outcome: Outcome) -> str:
     """Why a call to the hub gave no token, in words (never a token)."""
     if outcome.reason == "unreachable":
         return f"no answer from the hub ({outcome.message})"
+    if outcome.status in (401, 403) and outcome.kind == "retry":
+        return (
+            f"the hub answered HTTP {outcome.status} without a reason ({outcome.message or '-'}):"
+            " it could not authenticate this server just now (its identity provider or"
+            " database failing), or the server's API token lacks the custom:iris-rucio-token"
+            " scope"
+        )
     detail = f": {outcome.message}" if outcome.message else ""
     return f"the hub answered HTTP {outcome.status} {outcome.reason}{detail}"
 
@@ -235,7 +250,7 @@ class TokenFiles:
             self._log_refusal(instance, outcome)
 
     def _log_refusal(self, instance: NotebookInstance, outcome: Outcome) -> None:
-        path, advice = self.settings.files(instance).token, ADVICE.get(outcome.reason, "")
+        path, advice = self.settings.files(instance).token, advice_for(outcome.reason)
         every = self.options.recheck_interval
         if outcome.reason in ("login_required", "not_in_group"):
             self.log.warning(

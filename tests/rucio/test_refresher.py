@@ -220,7 +220,7 @@ async def test_a_503_keeps_the_token_and_waits_as_asked(
     assert "the hub answered HTTP 503 idp_unavailable: IRIS IAM is not responding" in warning
 
 
-async def test_an_unknown_instance_and_a_refused_api_token_are_errors_said_once(
+async def test_an_unknown_instance_and_an_unknown_reason_are_errors_said_once(
     tmp_path: Path, hub: TokenHub, clock: ManualClock, records: Records
 ) -> None:
     hub.instances = ("cam",)
@@ -230,13 +230,43 @@ async def test_an_unknown_instance_and_a_refused_api_token_are_errors_said_once(
     errors = records.lines(logging.ERROR)
     assert len(errors) == 1
     assert errors[0].startswith("Rucio: no ral token: the hub answered HTTP 404 unknown_instance")
-    files.connection = HubConnection(hub.api_url, "not-the-server-token")
+    await turn(files, clock, "cam")
+    assert token_of(files, "cam") is not None
+    hub.mode = "not_allowed"  # a reason this server does not know: a refusal, said as is
     for _ in range(3):
-        await turn(files, clock, "cam")
+        assert (await turn(files, clock, "cam")).delay == files.options.recheck_interval
     errors = records.lines(logging.ERROR)
     assert len(errors) == 2
-    assert "HTTP 403 forbidden" in errors[1]
-    assert "custom:iris-rucio-token" in errors[1]
+    assert "HTTP 403 not_allowed: Only a user's own servers get Rucio tokens." in errors[1]
+    assert "Tell the hub administrators" in errors[1]
+    assert token_of(files, "cam") is None
+
+
+async def test_a_403_without_a_reason_keeps_the_token_until_it_expires(
+    tmp_path: Path, hub: TokenHub, clock: ManualClock, records: Records
+) -> None:
+    hub.lifetime = 600
+    files = make_files(tmp_path, hub, clock, records)
+    await turn(files, clock)
+    held = hub.latest("ral")
+    hub.mode = "auth_failed"  # the hub cannot authenticate the server just now
+    taken = await turn(files, clock)
+    assert (taken.event, token_of(files)) == ("unreachable", held.token)
+    assert taken.delay < files.options.recheck_interval, "backoff, not the slow re-check"
+    while clock.time() <= held.expires_at:
+        assert token_of(files) == held.token, "kept while it is valid"
+        await turn(files, clock)
+    assert token_of(files) is None, "removed once it expired"
+    warnings = records.lines(logging.WARNING)
+    assert len(warnings) == 2, warnings
+    assert "HTTP 403 without a reason (Action is not authorized)" in warnings[0]
+    assert f"the current token stays in {files.settings.files('ral').token}" in warnings[0]
+    assert warnings[1].startswith("Rucio: the ral token expired")
+    assert not records.lines(logging.ERROR)
+    assert status_of(files)["state"] == "unavailable"
+    hub.mode = "ok"
+    taken = await turn(files, clock)
+    assert (taken.event, token_of(files)) == ("restored", hub.latest("ral").token)
 
 
 async def test_the_configurations_are_written_and_stale_tokens_dropped(
