@@ -138,7 +138,11 @@ class TokenFiles:
     _status: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def prepare(self) -> None:
-        """Make the directory private, write the client configurations, drop stale tokens."""
+        """Make the directory private, write the client configurations, drop stale tokens.
+
+        :class:`PermissionError` (nothing written) when the directory is a symbolic link
+        or owned by a user other than this server's or root.
+        """
         state = ensure_private_directory(self.settings.directory)
         if not state.private:
             self.log.info(
