@@ -173,8 +173,23 @@ class TokenFiles:
 
     def start(self) -> None:
         """Start renewing (on the running event loop); the files go when the process exits."""
-        self.tasks = [asyncio.ensure_future(r.run()) for r in self.refreshers.values()]
+        self.tasks = []
+        for name, refresher in self.refreshers.items():
+            task = asyncio.ensure_future(refresher.run())
+            task.add_done_callback(partial(self._renewals_ended, name))
+            self.tasks.append(task)
         atexit.register(self.remove_tokens)
+
+    def _renewals_ended(self, name: str, task: asyncio.Task[None]) -> None:
+        """Say so when a renewal loop ends other than by :meth:`stop` (a bug)."""
+        if task.cancelled():
+            return
+        self.log.error(
+            "Rucio: the %s token renewals stopped unexpectedly; the token file is no longer "
+            "renewed (restart the server)",
+            name,
+            exc_info=task.exception(),
+        )
 
     async def stop(self) -> None:
         """Stop renewing and remove the token files."""

@@ -222,6 +222,8 @@ class TokenRefresher:
         default_factory=lambda: logging.getLogger(__name__)
     )
     state: State = field(default_factory=State)
+    apply_failures: int = 0
+    """Calls in a row after which ``apply`` raised."""
 
     async def run_once(self) -> Step:
         """One call to the hub and what follows from it; returns the step taken."""
@@ -232,8 +234,22 @@ class TokenRefresher:
             outcome = Outcome("retry", reason="error", message=repr(error))
         taken = step(self.state, outcome, self.clock.time(), self.jitter(), self.policy)
         self.state = taken.state
-        self.apply(taken, outcome)
+        try:
+            self.apply(taken, outcome)
+        except Exception:  # nor may a file that cannot be removed, or a bug, end them
+            return self._apply_failed(taken)
+        self.apply_failures = 0
         return taken
+
+    def _apply_failed(self, taken: Step) -> Step:
+        """Log the first failure of a run of them (with its traceback); try again soon."""
+        self.apply_failures += 1
+        if self.apply_failures == 1:
+            self.log.exception("Rucio: acting on the %s token files failed", self.name)
+        else:
+            self.log.debug("Rucio: acting on the %s token files failed again", self.name)
+        retry = backoff_delay(self.apply_failures, self.jitter(), self.policy)
+        return replace(taken, delay=min(taken.delay, retry))
 
     async def run(self) -> None:
         """Keep the token fresh until cancelled."""

@@ -8,6 +8,7 @@ real log lines.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -284,3 +285,47 @@ async def test_the_configurations_are_written_and_stale_tokens_dropped(
     assert (directory / "rucio.cfg").read_text() == (directory / "ral.cfg").read_text()
     assert f"auth_token_file_path = {directory}/cam.token" in (directory / "cam.cfg").read_text()
     await files.stop()
+
+
+async def test_a_failure_to_act_on_the_files_is_logged_and_the_renewals_go_on(
+    tmp_path: Path, hub: TokenHub, clock: ManualClock, records: Records
+) -> None:
+    files = make_files(tmp_path, hub, clock, records)
+    await turn(files, clock)
+    token = files.settings.files("ral").token
+    token.unlink()
+    token.mkdir()  # remove_file now raises IsADirectoryError
+    hub.mode = "login_required"
+    failed = [await turn(files, clock) for _ in range(3)]
+    assert all(t.delay < files.options.recheck_interval for t in failed), "backoff"
+    errors = [r for r in records.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, "said once while it keeps failing"
+    assert errors[0].getMessage() == "Rucio: acting on the ral token files failed"
+    assert errors[0].exc_info is not None, "with its traceback"
+    token.rmdir()
+    hub.mode = "ok"
+    taken = await turn(files, clock)
+    assert (taken.event, token_of(files)) == ("restored", hub.latest("ral").token)
+
+
+class BrokenClock(ManualClock):
+    async def sleep(self, seconds: float) -> None:
+        raise RuntimeError("a bug in the loop")
+
+
+async def test_renewals_that_end_unexpectedly_are_logged(
+    tmp_path: Path, hub: TokenHub, records: Records
+) -> None:
+    files = make_files(tmp_path, hub, BrokenClock(), records)
+    files.start()
+    await asyncio.gather(*files.tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # the done callbacks
+    errors = [r for r in records.records if r.levelno >= logging.ERROR]
+    assert sorted(r.getMessage() for r in errors) == [
+        f"Rucio: the {name} token renewals stopped unexpectedly; the token file is no longer "
+        "renewed (restart the server)"
+        for name in ("cam", "ral")
+    ]
+    assert all(r.exc_info is not None for r in errors)
+    await files.stop()
+    assert not [r for r in records.records if r.levelno >= logging.ERROR][2:], "not on stop"
