@@ -26,6 +26,7 @@ An instance, as configured::
 
 from __future__ import annotations
 
+import posixpath
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -90,6 +91,8 @@ SCOPE = "custom:iris-rucio-token"
 
 ROUTE = r"/api/iris/rucio/([^/]+)/token"
 """The endpoint's route below the hub prefix (``/hub/api/iris/rucio/<instance>/token``)."""
+# World-writable: anyone in the pod may create the token directory there first.
+_SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _VO_RE = re.compile(r"[a-z0-9]{1,3}")
 _SCOPE_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 scope-token
@@ -327,6 +330,12 @@ class RucioTokens(Configurable):
         ):
             raise ValueError(
                 f"RucioTokens.notebook_dir must be an absolute directory of its own, not {value!r}"
+            )
+        normal = posixpath.normpath(value)
+        if any(normal == d or normal.startswith(d + "/") for d in _SHARED_DIRS):
+            raise ValueError(
+                "RucioTokens.notebook_dir must not be under /tmp, /var/tmp or /dev/shm "
+                f"(anyone may create it there first), not {value!r}"
             )
         return value.rstrip("/")
 

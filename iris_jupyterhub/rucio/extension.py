@@ -34,7 +34,15 @@ from traitlets.config import LoggingConfigurable
 from .clientcfg import NotebookInstance, NotebookSettings, render_rucio_cfg, settings_from_env
 from .files import ensure_private_directory, remove_file, write_private, write_token
 from .hubapi import HubConnection, Outcome, fetch_token
-from .refresher import ADVICE, Clock, Policy, Step, SystemClock, TokenRefresher, status_record
+from .refresher import (
+    Clock,
+    Policy,
+    Step,
+    SystemClock,
+    TokenRefresher,
+    advice_for,
+    status_record,
+)
 
 __all__ = ["RucioTokenFiles", "TokenFiles"]
 
@@ -105,6 +113,13 @@ def describe(outcome: Outcome) -> str:
     """Why a call to the hub gave no token, in words (never a token)."""
     if outcome.reason == "unreachable":
         return f"no answer from the hub ({outcome.message})"
+    if outcome.status in (401, 403) and outcome.kind == "retry":
+        return (
+            f"the hub answered HTTP {outcome.status} without a reason ({outcome.message or '-'}):"
+            " it could not authenticate this server just now (its identity provider or"
+            " database failing), or the server's API token lacks the custom:iris-rucio-token"
+            " scope"
+        )
     detail = f": {outcome.message}" if outcome.message else ""
     return f"the hub answered HTTP {outcome.status} {outcome.reason}{detail}"
 
@@ -123,7 +138,11 @@ class TokenFiles:
     _status: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def prepare(self) -> None:
-        """Make the directory private, write the client configurations, drop stale tokens."""
+        """Make the directory private, write the client configurations, drop stale tokens.
+
+        :class:`PermissionError` (nothing written) when the directory is a symbolic link
+        or owned by a user other than this server's or root.
+        """
         state = ensure_private_directory(self.settings.directory)
         if not state.private:
             self.log.info(
@@ -154,8 +173,23 @@ class TokenFiles:
 
     def start(self) -> None:
         """Start renewing (on the running event loop); the files go when the process exits."""
-        self.tasks = [asyncio.ensure_future(r.run()) for r in self.refreshers.values()]
+        self.tasks = []
+        for name, refresher in self.refreshers.items():
+            task = asyncio.ensure_future(refresher.run())
+            task.add_done_callback(partial(self._renewals_ended, name))
+            self.tasks.append(task)
         atexit.register(self.remove_tokens)
+
+    def _renewals_ended(self, name: str, task: asyncio.Task[None]) -> None:
+        """Say so when a renewal loop ends other than by :meth:`stop` (a bug)."""
+        if task.cancelled():
+            return
+        self.log.error(
+            "Rucio: the %s token renewals stopped unexpectedly; the token file is no longer "
+            "renewed (restart the server)",
+            name,
+            exc_info=task.exception(),
+        )
 
     async def stop(self) -> None:
         """Stop renewing and remove the token files."""
@@ -235,7 +269,7 @@ class TokenFiles:
             self._log_refusal(instance, outcome)
 
     def _log_refusal(self, instance: NotebookInstance, outcome: Outcome) -> None:
-        path, advice = self.settings.files(instance).token, ADVICE.get(outcome.reason, "")
+        path, advice = self.settings.files(instance).token, advice_for(outcome.reason)
         every = self.options.recheck_interval
         if outcome.reason in ("login_required", "not_in_group"):
             self.log.warning(

@@ -25,6 +25,7 @@ __all__ = [
     "FILE_MODE",
     "DirectoryState",
     "InstanceFiles",
+    "check_directory_owner",
     "check_token_text",
     "ensure_private_directory",
     "remove_file",
@@ -80,17 +81,40 @@ def check_token_text(token: str) -> str:
     return token
 
 
+def check_directory_owner(path: Path, owner: int, euid: int) -> str | None:
+    """Why a token directory owned by uid ``owner`` is not trusted by uid ``euid``, or None.
+
+    Ours, or root's (a Kubernetes ``emptyDir`` mount point is root's), is trusted: anyone
+    else who owns it could read the tokens or swap ``rucio.cfg`` to send them elsewhere.
+    """
+    if owner in (euid, 0):
+        return None
+    return (
+        f"{path} is owned by uid {owner}, not by this server's user (uid {euid}) or root, "
+        "so no token is written into it"
+    )
+
+
 def ensure_private_directory(path: Path) -> DirectoryState:
     """Create ``path`` (and parents) as ``0700``, or tighten an existing one we own.
 
-    A directory owned by someone else (a Kubernetes ``emptyDir`` mount point is owned by
-    root and ``0777``) cannot be changed; it is reported with ``private=False`` and the
-    caller says so. The files in it are ``0600`` either way.
+    A directory owned by root (a Kubernetes ``emptyDir`` mount point is owned by root and
+    ``0777``) cannot be changed; it is reported with ``private=False`` and the caller says
+    so. The files in it are ``0600`` either way. A symbolic link, or a directory owned by
+    another user, is refused with :class:`PermissionError` (see
+    :func:`check_directory_owner`).
     """
     path.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
-    info = path.stat()
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise PermissionError(
+            f"{path} is a symbolic link; the token directory must be a real directory"
+        )
     if not stat.S_ISDIR(info.st_mode):
         raise NotADirectoryError(str(path))
+    refusal = check_directory_owner(path, info.st_uid, os.geteuid())
+    if refusal is not None:
+        raise PermissionError(refusal)
     mode = stat.S_IMODE(info.st_mode)
     if mode != DIRECTORY_MODE and info.st_uid == os.geteuid():
         with contextlib.suppress(PermissionError):

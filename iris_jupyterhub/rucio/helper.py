@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .clientcfg import NotebookSettings, settings_from_env
-from .refresher import ADVICE
+from .refresher import advice_for
 
 __all__ = ["RucioTokenUnavailableError", "client", "instances", "read_token", "token_file"]
 
@@ -89,7 +89,7 @@ def _why_missing(name: str, status_path: Path) -> str:
         )
     message = status.get("message") or status.get("reason") or "no reason given"
     if status.get("state") == "refused":
-        advice = status.get("advice") or ADVICE.get(str(status.get("reason")), "")
+        advice = status.get("advice") or advice_for(str(status.get("reason")))
         return f"No Rucio token for {name}: {message}. {advice}"
     return (
         f"No Rucio token for {name} at the moment ({message}). The server keeps asking the "

@@ -34,7 +34,8 @@ __all__ = [
 
 # The error reasons after which asking again soon cannot help: the token is withdrawn
 # and the hub is asked again only slowly (a re-login or a group change restores it).
-REFUSALS = frozenset({"unknown_instance", "not_in_group", "login_required", "forbidden"})
+# Any other reason the hub gives with a 401/403 is a refusal too (shown as the hub says).
+REFUSALS = frozenset({"unknown_instance", "not_in_group", "login_required"})
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class Outcome:
     """What one call to the hub came to.
 
     ``kind`` is ``token`` (``token`` is set), ``refused`` (``reason`` is one of
-    :data:`REFUSALS`: the token must go) or ``retry`` (the hub could not answer now:
-    unreachable, ``idp_unavailable``, another 5xx, or an answer that made no sense).
+    :data:`REFUSALS` or another reason the hub gave with a 401/403: the token must go) or
+    ``retry`` (the hub could not answer now: unreachable, ``idp_unavailable``, another
+    5xx, a 401/403 without a reason, or an answer that made no sense).
     """
 
     kind: Literal["token", "refused", "retry"]
@@ -145,12 +147,14 @@ def _token(data: Mapping[str, Any], instance: str) -> TokenAnswer | None:
 
 
 def _refusal(status: int, reason: str, message: str) -> Outcome | None:
-    """A refusal: a known reason, or a 401/403/404 without one; else None."""
-    if reason in REFUSALS:
+    """A refusal: a known reason, a 401/403 with any reason, a 404 without one; else None.
+
+    A 401/403 *without* a reason is not one: JupyterHub answers so when it cannot
+    authenticate the request just now (its identity provider or database failing), so it
+    is retried like a hub that cannot answer, and the current token is kept.
+    """
+    if reason in REFUSALS or (reason and status in (401, 403)):
         return Outcome("refused", reason=reason, message=message, status=status)
-    if status in (401, 403):
-        detail = message or "the hub refused this server's API token"
-        return Outcome("refused", reason="forbidden", message=detail, status=status)
     if status == 404:
         detail = message or "the hub has no Rucio token endpoint (is its Rucio support on?)"
         return Outcome("refused", reason="unknown_instance", message=detail, status=status)

@@ -8,11 +8,12 @@ passed in, so every schedule is tested without waiting:
 - **renew before expiry**: the next call comes after :attr:`Policy.renew_fraction` of the
   token's remaining lifetime (a 20 s token is renewed with 5 s to spare, an hour-long one
   with 15 minutes), never sooner than :attr:`Policy.min_delay`;
-- **hub unreachable or busy** (no answer, ``idp_unavailable``, another 5xx): retry with
-  exponential backoff and jitter (honouring ``Retry-After``), keep the current token
-  until it expires, then remove it;
-- **refused** (``login_required``, ``not_in_group``, ``unknown_instance``, or the hub
-  refused the server's own API token): remove the token at once, say why once, and ask
+- **hub unreachable or busy** (no answer, ``idp_unavailable``, another 5xx, or a 401/403
+  without a reason, which JupyterHub gives when it cannot authenticate the request just
+  now): retry with exponential backoff and jitter (honouring ``Retry-After``), keep the
+  current token until it expires, then remove it;
+- **refused** (``login_required``, ``not_in_group``, ``unknown_instance``, or any other
+  reason the hub gives with a 401/403): remove the token at once, say why once, and ask
   again only every :attr:`Policy.recheck_interval` so that logging out and in again (or
   joining the group) brings the token back without restarting the server.
 
@@ -34,11 +35,13 @@ from .hubapi import Outcome, TokenAnswer
 
 __all__ = [
     "ADVICE",
+    "OTHER_ADVICE",
     "Clock",
     "Policy",
     "State",
     "Step",
     "SystemClock",
+    "advice_for",
     "backoff_delay",
     "renew_delay",
     "status_record",
@@ -53,9 +56,17 @@ ADVICE = {
     "instance; once you are in it, log out and in again.",
     "unknown_instance": "Tell the hub administrators: this server was started for a Rucio "
     "instance the hub does not (or no longer) offer; restarting your server may help.",
-    "forbidden": "Tell the hub administrators: the hub refused this server's own API token "
-    "for Rucio (the custom:iris-rucio-token scope); restarting your server may help.",
 }
+# For a refusal whose reason this server does not know (a newer hub's).
+OTHER_ADVICE = (
+    "Tell the hub administrators if you should have this Rucio instance; restarting your "
+    "server may help."
+)
+
+
+def advice_for(reason: str) -> str:
+    """What a researcher does about the refusal ``reason``."""
+    return ADVICE.get(reason, OTHER_ADVICE)
 
 
 @dataclass(frozen=True)
@@ -170,7 +181,7 @@ def status_record(instance: str, state: State, outcome: Outcome) -> dict[str, An
         "message": outcome.message if outcome.kind != "token" else "",
     }
     if state.refused:
-        record["advice"] = ADVICE.get(state.refused, "")
+        record["advice"] = advice_for(state.refused)
     return record
 
 
@@ -211,6 +222,8 @@ class TokenRefresher:
         default_factory=lambda: logging.getLogger(__name__)
     )
     state: State = field(default_factory=State)
+    apply_failures: int = 0
+    """Calls in a row after which ``apply`` raised."""
 
     async def run_once(self) -> Step:
         """One call to the hub and what follows from it; returns the step taken."""
@@ -221,8 +234,22 @@ class TokenRefresher:
             outcome = Outcome("retry", reason="error", message=repr(error))
         taken = step(self.state, outcome, self.clock.time(), self.jitter(), self.policy)
         self.state = taken.state
-        self.apply(taken, outcome)
+        try:
+            self.apply(taken, outcome)
+        except Exception:  # nor may a file that cannot be removed, or a bug, end them
+            return self._apply_failed(taken)
+        self.apply_failures = 0
         return taken
+
+    def _apply_failed(self, taken: Step) -> Step:
+        """Log the first failure of a run of them (with its traceback); try again soon."""
+        self.apply_failures += 1
+        if self.apply_failures == 1:
+            self.log.exception("Rucio: acting on the %s token files failed", self.name)
+        else:
+            self.log.debug("Rucio: acting on the %s token files failed again", self.name)
+        retry = backoff_delay(self.apply_failures, self.jitter(), self.policy)
+        return replace(taken, delay=min(taken.delay, retry))
 
     async def run(self) -> None:
         """Keep the token fresh until cancelled."""

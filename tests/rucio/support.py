@@ -40,6 +40,7 @@ ERRORS: dict[str, tuple[int, str, str, dict[str, str]]] = {
         {},
     ),
     "unknown_instance": (404, "unknown_instance", "No Rucio instance called that.", {}),
+    "not_allowed": (403, "not_allowed", "Only a user's own servers get Rucio tokens.", {}),
     "idp_unavailable": (
         503,
         "idp_unavailable",
@@ -76,7 +77,7 @@ class TokenHub:
     now: Callable[[], float] = time.time
     instances: tuple[str, ...] = ("ral", "cam")
     mode: str = "ok"
-    """``ok`` or a key of :data:`ERRORS`, or ``html404`` / ``http500``."""
+    """``ok`` or a key of :data:`ERRORS`, or ``html404`` / ``http500`` / ``auth_failed``."""
     issued: list[Issued] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
@@ -125,6 +126,8 @@ class TokenHub:
         if self.mode in ERRORS:
             status, reason, message, headers = ERRORS[self.mode]
             return status, {"status": status, "reason": reason, "message": message}, headers
+        if self.mode == "auth_failed":  # JupyterHub's own 403: no reason in the body
+            return 403, {"status": 403, "message": "Action is not authorized"}, {}
         if self.mode == "http500":
             return 500, {"status": 500, "message": "Internal Server Error"}, {}
         parts = (secrets.token_urlsafe(n) for n in (24, 60, 32))

@@ -122,6 +122,12 @@ def test_traits_are_validated_at_start_up() -> None:
     for bad in ("relative/dir", "/home", "/tmp/", "/run/{username}"):  # noqa: S108
         with pytest.raises(ValueError, match=r"RucioTokens\.notebook_dir must be an absolute"):
             RucioTokens(notebook_dir=bad)
+    shared = ("/tmp/iris-rucio", "/var/tmp/rucio/", "/dev/shm/r", "/run/../tmp/r")  # noqa: S108
+    for bad in shared:  # world-writable: anyone in the pod may create the directory first
+        with pytest.raises(ValueError, match=r"RucioTokens\.notebook_dir must not be under /tmp"):
+            RucioTokens(notebook_dir=bad)
+    near = "/tmpfs/rucio"  # noqa: S108 - only a name that starts like /tmp
+    assert RucioTokens(notebook_dir=near).notebook_dir == near
     settings = RucioTokens(instances=[RAL], notebook_dir="/run/rucio/")
     assert settings.notebook_dir == "/run/rucio"
     assert [i.name for i in settings.parsed_instances()] == ["ral"]

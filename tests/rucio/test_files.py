@@ -12,6 +12,7 @@ import pytest
 
 from iris_jupyterhub.rucio.files import (
     InstanceFiles,
+    check_directory_owner,
     check_token_text,
     ensure_private_directory,
     remove_file,
@@ -41,6 +42,37 @@ def test_a_file_where_the_directory_should_be_is_refused(tmp_path: Path) -> None
     (tmp_path / "rucio").write_text("")
     with pytest.raises(FileExistsError):
         ensure_private_directory(tmp_path / "rucio")
+
+
+def test_a_symbolic_link_is_refused_even_to_a_directory_of_ours(tmp_path: Path) -> None:
+    # Someone who can create IRIS_RUCIO_DIR first could point it at a directory they read.
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (tmp_path / "rucio").symlink_to(target)
+    with pytest.raises(PermissionError, match="is a symbolic link"):
+        ensure_private_directory(tmp_path / "rucio")
+    assert list(target.iterdir()) == []
+
+
+def test_a_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "rucio"
+    directory.mkdir(mode=0o700)
+    other = 54321 if os.geteuid() != 54321 else 54322
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a directory to another user")
+    os.chown(directory, other, other)
+    with pytest.raises(PermissionError, match=f"owned by uid {other}"):
+        ensure_private_directory(directory)
+    assert mode(directory) == 0o700, "left as it was"
+
+
+def test_only_our_own_or_root_s_directories_are_trusted() -> None:
+    me = os.geteuid()
+    assert check_directory_owner(Path("/run/iris-rucio"), me, me) is None
+    assert check_directory_owner(Path("/run/iris-rucio"), 0, me) is None  # an emptyDir mount
+    refusal = check_directory_owner(Path("/run/iris-rucio"), me + 1, me)
+    assert refusal is not None
+    assert f"owned by uid {me + 1}" in refusal
 
 
 def test_a_token_file_is_0600_and_holds_exactly_the_token(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ real log lines.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -220,7 +221,7 @@ async def test_a_503_keeps_the_token_and_waits_as_asked(
     assert "the hub answered HTTP 503 idp_unavailable: IRIS IAM is not responding" in warning
 
 
-async def test_an_unknown_instance_and_a_refused_api_token_are_errors_said_once(
+async def test_an_unknown_instance_and_an_unknown_reason_are_errors_said_once(
     tmp_path: Path, hub: TokenHub, clock: ManualClock, records: Records
 ) -> None:
     hub.instances = ("cam",)
@@ -230,13 +231,43 @@ async def test_an_unknown_instance_and_a_refused_api_token_are_errors_said_once(
     errors = records.lines(logging.ERROR)
     assert len(errors) == 1
     assert errors[0].startswith("Rucio: no ral token: the hub answered HTTP 404 unknown_instance")
-    files.connection = HubConnection(hub.api_url, "not-the-server-token")
+    await turn(files, clock, "cam")
+    assert token_of(files, "cam") is not None
+    hub.mode = "not_allowed"  # a reason this server does not know: a refusal, said as is
     for _ in range(3):
-        await turn(files, clock, "cam")
+        assert (await turn(files, clock, "cam")).delay == files.options.recheck_interval
     errors = records.lines(logging.ERROR)
     assert len(errors) == 2
-    assert "HTTP 403 forbidden" in errors[1]
-    assert "custom:iris-rucio-token" in errors[1]
+    assert "HTTP 403 not_allowed: Only a user's own servers get Rucio tokens." in errors[1]
+    assert "Tell the hub administrators" in errors[1]
+    assert token_of(files, "cam") is None
+
+
+async def test_a_403_without_a_reason_keeps_the_token_until_it_expires(
+    tmp_path: Path, hub: TokenHub, clock: ManualClock, records: Records
+) -> None:
+    hub.lifetime = 600
+    files = make_files(tmp_path, hub, clock, records)
+    await turn(files, clock)
+    held = hub.latest("ral")
+    hub.mode = "auth_failed"  # the hub cannot authenticate the server just now
+    taken = await turn(files, clock)
+    assert (taken.event, token_of(files)) == ("unreachable", held.token)
+    assert taken.delay < files.options.recheck_interval, "backoff, not the slow re-check"
+    while clock.time() <= held.expires_at:
+        assert token_of(files) == held.token, "kept while it is valid"
+        await turn(files, clock)
+    assert token_of(files) is None, "removed once it expired"
+    warnings = records.lines(logging.WARNING)
+    assert len(warnings) == 2, warnings
+    assert "HTTP 403 without a reason (Action is not authorized)" in warnings[0]
+    assert f"the current token stays in {files.settings.files('ral').token}" in warnings[0]
+    assert warnings[1].startswith("Rucio: the ral token expired")
+    assert not records.lines(logging.ERROR)
+    assert status_of(files)["state"] == "unavailable"
+    hub.mode = "ok"
+    taken = await turn(files, clock)
+    assert (taken.event, token_of(files)) == ("restored", hub.latest("ral").token)
 
 
 async def test_the_configurations_are_written_and_stale_tokens_dropped(
@@ -254,3 +285,47 @@ async def test_the_configurations_are_written_and_stale_tokens_dropped(
     assert (directory / "rucio.cfg").read_text() == (directory / "ral.cfg").read_text()
     assert f"auth_token_file_path = {directory}/cam.token" in (directory / "cam.cfg").read_text()
     await files.stop()
+
+
+async def test_a_failure_to_act_on_the_files_is_logged_and_the_renewals_go_on(
+    tmp_path: Path, hub: TokenHub, clock: ManualClock, records: Records
+) -> None:
+    files = make_files(tmp_path, hub, clock, records)
+    await turn(files, clock)
+    token = files.settings.files("ral").token
+    token.unlink()
+    token.mkdir()  # remove_file now raises IsADirectoryError
+    hub.mode = "login_required"
+    failed = [await turn(files, clock) for _ in range(3)]
+    assert all(t.delay < files.options.recheck_interval for t in failed), "backoff"
+    errors = [r for r in records.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, "said once while it keeps failing"
+    assert errors[0].getMessage() == "Rucio: acting on the ral token files failed"
+    assert errors[0].exc_info is not None, "with its traceback"
+    token.rmdir()
+    hub.mode = "ok"
+    taken = await turn(files, clock)
+    assert (taken.event, token_of(files)) == ("restored", hub.latest("ral").token)
+
+
+class BrokenClock(ManualClock):
+    async def sleep(self, seconds: float) -> None:
+        raise RuntimeError("a bug in the loop")
+
+
+async def test_renewals_that_end_unexpectedly_are_logged(
+    tmp_path: Path, hub: TokenHub, records: Records
+) -> None:
+    files = make_files(tmp_path, hub, BrokenClock(), records)
+    files.start()
+    await asyncio.gather(*files.tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # the done callbacks
+    errors = [r for r in records.records if r.levelno >= logging.ERROR]
+    assert sorted(r.getMessage() for r in errors) == [
+        f"Rucio: the {name} token renewals stopped unexpectedly; the token file is no longer "
+        "renewed (restart the server)"
+        for name in ("cam", "ral")
+    ]
+    assert all(r.exc_info is not None for r in errors)
+    await files.stop()
+    assert not [r for r in records.records if r.levelno >= logging.ERROR][2:], "not on stop"

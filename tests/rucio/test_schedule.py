@@ -139,6 +139,29 @@ def test_a_different_refusal_is_said_again() -> None:
     assert step(first.state, group, NOW + 300, 0.5, POLICY).event == "refused"
 
 
+def test_a_403_without_a_reason_keeps_the_token_until_it_expires() -> None:
+    # JupyterHub answers so when it cannot authenticate the request just now (its identity
+    # provider or database failing): the still-valid token stays, the hub is asked again soon.
+    no_reason = answer(403, {"status": 403, "message": "Action is not authorized"})
+    held = step(State(), token(20), NOW, 0.5, POLICY).state
+    first = step(held, no_reason, NOW + 15, 0.5, POLICY)
+    assert (first.event, first.remove, first.state.expires_at) == ("unreachable", False, NOW + 20)
+    assert first.delay < POLICY.recheck_interval
+    again = step(first.state, no_reason, NOW + 15 + first.delay, 0.5, POLICY)
+    assert (again.event, again.remove) == ("", False)
+    gone = step(again.state, no_reason, NOW + 21, 0.5, POLICY)
+    assert (gone.event, gone.remove, gone.state.expires_at) == ("expired", True, None)
+
+
+def test_an_unknown_explicit_reason_is_a_refusal_with_its_message_and_advice() -> None:
+    refused = answer(403, {"status": 403, "reason": "not_allowed", "message": "Not for you."})
+    taken = step(step(State(), token(20), NOW, 0.5, POLICY).state, refused, NOW + 15, 0.5, POLICY)
+    assert (taken.event, taken.remove) == ("refused", True)
+    record = status_record("ral", taken.state, refused)
+    assert (record["reason"], record["message"]) == ("not_allowed", "Not for you.")
+    assert "hub administrators" in record["advice"]
+
+
 def test_the_status_record_says_why_and_never_holds_the_token() -> None:
     refused = step(State(), LOGIN, NOW, 0.5, POLICY)
     record = status_record("ral", refused.state, LOGIN)
@@ -217,8 +240,14 @@ def test_an_unusable_200_answer_is_retried_not_written(body: object) -> None:
             "unknown_instance",
         ),
         (404, b"<html>404: Not Found</html>", "refused", "unknown_instance"),
-        (403, {"status": 403, "message": "Action is not authorized"}, "refused", "forbidden"),
-        (401, b"", "refused", "forbidden"),
+        (403, {"status": 403, "message": "Action is not authorized"}, "retry", "http_403"),
+        (401, b"", "retry", "http_401"),
+        (
+            403,
+            {"status": 403, "reason": "not_allowed", "message": "m"},
+            "refused",
+            "not_allowed",
+        ),
         (
             503,
             {"status": 503, "reason": "idp_unavailable", "message": "m"},

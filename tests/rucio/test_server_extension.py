@@ -249,3 +249,25 @@ async def test_without_rucio_instances_the_extension_does_nothing(
     assert not rucio_dir.exists()
     assert await stop(server) == 0
     assert "Traceback" not in server.log()
+
+
+async def test_a_token_directory_that_is_a_symbolic_link_gets_no_files(
+    tmp_path: Path, hub: TokenHub, start_server: Callable[..., object]
+) -> None:
+    # Whoever creates IRIS_RUCIO_DIR first could point it at a directory they can read
+    # (or swap rucio.cfg in it to send the token elsewhere): the server writes nothing.
+    target = tmp_path / "attacker"
+    target.mkdir(mode=0o700)
+    rucio_dir = tmp_path / "iris-rucio"
+    rucio_dir.symlink_to(target)
+    server: Server = await start_server(hub, rucio_dir)  # type: ignore[misc]
+    await wait_for(
+        lambda: f"Rucio: no token files, {rucio_dir} is not usable: " in server.log(),
+        "the error line",
+        server,
+    )
+    await wait_for(lambda: "is running at" in server.log(), "the server", server)
+    assert "is a symbolic link" in server.log()
+    assert list(target.iterdir()) == []
+    assert not hub.requests, "no token asked for"
+    assert await stop(server) == 0
