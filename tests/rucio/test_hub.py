@@ -70,10 +70,11 @@ def test_configured_server_token_scopes_are_extended() -> None:
     assert asyncio.run(plain("ada")) == [*SERVER_ROLE, USER_SCOPE]
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = {
     "jupyterhub 6.1 (this venv)": Path(sys.executable),
-    "z2jh 4.2.0 (jupyterhub 5.3)": Path("/work/ci/main/.venv-z2jh-4.2.0/bin/python"),
-    "z2jh 4.4.0 (jupyterhub 5.5)": Path("/work/ci/main/.venv-z2jh-4.4.0/bin/python"),
+    "z2jh 4.2.0 (jupyterhub 5.3)": REPO_ROOT / ".venv-z2jh-4.2.0/bin/python",
+    "z2jh 4.4.0 (jupyterhub 5.5)": REPO_ROOT / ".venv-z2jh-4.4.0/bin/python",
 }
 CHECK = f"""
 from jupyterhub import scopes
