@@ -20,17 +20,22 @@ from .models import Group, Identity, Membership
 
 __all__ = ["AccountRow", "has_conflicts", "read_account", "read_checked_account"]
 
+#: The identity's own columns, read by both account queries.
+_IDENTITY_COLUMNS = (
+    Identity.id,
+    Identity.issuer,
+    Identity.subject,
+    Identity.uid,
+    Identity.personal_gid,
+    Identity.username,
+    Identity.pinned,
+    Identity.last_seen_at,
+    Identity.deleted_at,
+)
+
 _ACCOUNT = (
     select(
-        Identity.id,
-        Identity.issuer,
-        Identity.subject,
-        Identity.uid,
-        Identity.personal_gid,
-        Identity.username,
-        Identity.pinned,
-        Identity.last_seen_at,
-        Identity.deleted_at,
+        *_IDENTITY_COLUMNS,
         Group.name,
         Group.gid,
         Group.canonical,
@@ -94,15 +99,7 @@ def _conflict_flag() -> Any:
 
 _CHECKED_IDENTITY = (
     select(
-        Identity.id,
-        Identity.issuer,
-        Identity.subject,
-        Identity.uid,
-        Identity.personal_gid,
-        Identity.username,
-        Identity.pinned,
-        Identity.last_seen_at,
-        Identity.deleted_at,
+        *_IDENTITY_COLUMNS,
         _conflict_flag().label("conflict"),
     )
     .where(Identity.key_digest == bindparam("value"))
